@@ -1,0 +1,240 @@
+"""The Orthanc adapter: registration, the REST callback, the change dispatcher.
+
+This is the only module that knows how the plugin API sends answers; the
+``orthanc`` module itself is passed in, so tests can pass a fake.
+"""
+
+import json
+import logging
+from typing import Any, Dict, Mapping, Optional
+
+from .answers import Answer
+from .config import ConfigurationError, Settings
+from .handler import Handler, Request, query_string, split_groups
+from .routes import ROUTES, ROUTES_BY_NAME, Route
+from .statistics import Statistics
+from .store import Store
+from .versions import CHANGE_NAMES, Versions
+from .warmup import WarmUp
+
+logger = logging.getLogger(__name__)
+
+# orthanc.ChangeType numbers the adapter reacts to itself.
+STABLE_PATIENT, STABLE_SERIES, STABLE_STUDY = 7, 8, 9
+ORTHANC_STARTED, ORTHANC_STOPPED = 10, 11
+STABLE = (STABLE_PATIENT, STABLE_SERIES, STABLE_STUDY)
+
+# orthanc.ResourceType numbers, and the level names of the REST API.
+LEVELS = {0: "patients", 1: "studies", 2: "series", 3: "instances"}
+LEVELS_BY_NAME = {
+    "Patient": "patients",
+    "Study": "studies",
+    "Series": "series",
+    "Instance": "instances",
+}
+
+# More changes than this since the last run: invalidate all instead of replaying.
+REPLAY_LIMIT = 10_000
+
+
+class CachePlugin:
+    """One plugin instance per Orthanc process."""
+
+    def __init__(self, api: Any, settings: Settings) -> None:
+        self.api = api
+        self.settings = settings
+        self.statistics = Statistics()
+        self.store = Store(
+            settings.directory, settings.maximum_size, settings.expiration
+        )
+        self.versions = Versions(self.store, self._lookup_json)
+        self.handler = Handler(
+            api, settings, self.store, self.versions, self.statistics
+        )
+        self.warm_up = WarmUp(self._warm, settings.warm_up_queue_size)
+        self._sends_bytes: Optional[bool] = None
+
+    # Registration.
+
+    def register(self, register_on_change: bool) -> None:
+        for route in ROUTES:
+            self.api.RegisterRestCallback(route.regex, self._callback_for(route))
+        if register_on_change:
+            self.api.RegisterOnChangeCallback(self.on_change)
+        if self.settings.warm_up:
+            self.warm_up.start()
+        logger.info(
+            "caching %d routes in %s (%d MB)",
+            len(ROUTES),
+            self.settings.directory,
+            self.settings.maximum_size,
+        )
+
+    def _callback_for(self, route: Route) -> Any:
+        def callback(output: Any, uri: str, **request: Any) -> None:
+            self.answer(output, route, uri, request)
+
+        return callback
+
+    # The REST callback.
+
+    def answer(self, output: Any, route: Route, uri: str, request: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+        """Answer one request of a taken route through Orthanc's ``output``."""
+        parsed = _parse_request(route, uri, request)
+        try:
+            answer = self.handler.handle(parsed)
+        except Exception:
+            logger.exception("fault on %s, answering without the cache", uri)
+            answer = self.handler.uncached(parsed)
+        self._send(output, answer)
+
+    def _send(self, output: Any, answer: Answer) -> None:
+        if answer.status == 405:
+            output.SendMethodNotAllowed(answer.allowed)
+            return
+        for name, value in answer.headers:
+            output.SetHttpHeader(name, value)
+        if answer.status == 200:
+            output.AnswerBuffer(answer.body, answer.content_type)
+        elif answer.body:
+            self._send_status(output, answer.status, answer.body)
+        else:
+            output.SendHttpStatusCode(answer.status)
+
+    def _send_status(self, output: Any, status: int, body: bytes) -> None:
+        # Python plugin 4.2 changed SendHttpStatus(status, str, size) to
+        # SendHttpStatus(status, bytes); a wrong call fails before sending.
+        if self._sends_bytes is not False:
+            try:
+                output.SendHttpStatus(status, body)
+                self._sends_bytes = True
+                return
+            except TypeError:
+                self._sends_bytes = False
+        text = body.decode("utf-8")
+        output.SendHttpStatus(status, text, len(body))
+
+    # Change events.
+
+    def on_change(self, change_type: int, level: int, resource_id: str) -> None:
+        """Orthanc's on-change callback; call it from your own if you have one."""
+        try:
+            self._dispatch(change_type, LEVELS.get(level, ""), resource_id)
+        except Exception:
+            logger.exception("change %d of %s not handled", change_type, resource_id)
+
+    def _dispatch(self, change_type: int, level: str, resource_id: str) -> None:
+        if change_type == ORTHANC_STARTED:
+            self._catch_up()
+        elif change_type == ORTHANC_STOPPED:
+            self.stop()
+        elif change_type in STABLE:
+            if self.settings.warm_up:
+                self.warm_up.submit(level, resource_id)
+        else:
+            self.versions.on_change(change_type, level, resource_id)
+
+    def stop(self) -> None:
+        """Stop the worker and note where Orthanc's change log stands."""
+        self.warm_up.stop()
+        last = self._last_change()
+        if last is not None:
+            self.store.set_value("last-change", last)
+        self.store.close()
+        logger.info("stopped at change %s", last)
+
+    def _catch_up(self) -> None:
+        # Changes made while the plugin was not running do not reach
+        # on_change: replay them from Orthanc's log, or invalidate everything.
+        previous = self.store.get_value("last-change")
+        self.store.set_value("last-change", None)
+        last = self._last_change()
+        if not isinstance(previous, int) or last is None:
+            self.versions.bump_epoch("no record of the changes since the last run")
+        elif previous > last or last - previous > REPLAY_LIMIT:
+            self.versions.bump_epoch("changes %s..%s not replayed" % (previous, last))
+        else:
+            self._replay(previous)
+        self.handler.ready = True
+
+    def _replay(self, since: int) -> None:
+        while True:
+            page = self._lookup_json("/changes?since=%d&limit=1000" % since)
+            if not page:
+                self.versions.bump_epoch("change log unreadable")
+                return
+            for change in page.get("Changes", []):
+                self._replay_one(change)
+                since = max(since, int(change.get("Seq", since)))
+            if page.get("Done", True):
+                return
+
+    def _replay_one(self, change: Mapping[str, Any]) -> None:
+        change_type = CHANGE_NAMES.get(str(change.get("ChangeType")))
+        level = LEVELS_BY_NAME.get(str(change.get("ResourceType")), "")
+        if change_type is not None:
+            self.versions.on_change(change_type, level, str(change.get("ID")))
+
+    def _last_change(self) -> Optional[int]:
+        found = self._lookup_json("/changes?last")
+        last = found.get("Last") if found else None
+        return last if isinstance(last, int) else None
+
+    # Warm-up.
+
+    def _warm(self, level: str, resource_id: str) -> None:
+        for spec in self.settings.warm_up_routes:
+            name, _, query = spec.partition("?")
+            route = ROUTES_BY_NAME[name]
+            if level not in route.levels:
+                continue
+            request = Request(
+                route=route,
+                method="GET",
+                level=level,
+                resource_id=resource_id,
+                uri="/%s/%s/%s" % (level, resource_id, route.path),
+                frame="",
+                query=query_string(_query_arguments(query)),
+                headers={},
+            )
+            self.handler.warm(request)
+        logger.info("warmed %s %s", level, resource_id)
+
+    def _lookup_json(self, uri: str) -> Optional[Dict[str, Any]]:
+        try:
+            found = json.loads(self.api.RestApiGet(uri))
+        except Exception:  # noqa: BLE001 - a gone resource is no error here
+            return None
+        return found if isinstance(found, dict) else None
+
+
+def _parse_request(route: Route, uri: str, request: Mapping[str, Any]) -> Request:
+    level, resource_id, frame = split_groups(tuple(request.get("groups", ())))
+    body = request.get("body") or b""
+    return Request(
+        route=route,
+        method=str(request.get("method", "GET")),
+        uri=uri,
+        level=level,
+        resource_id=resource_id,
+        frame=frame,
+        query=query_string(request.get("get")),
+        headers=dict(request.get("headers") or {}),
+        body=body if isinstance(body, bytes) else bytes(body),
+    )
+
+
+def _query_arguments(query: str) -> Dict[str, str]:
+    pairs = (item.partition("=") for item in query.split("&") if item)
+    return {key: value for key, _, value in pairs}
+
+
+def check_warm_up_routes(settings: Settings) -> None:
+    """Fail start-up on a warm-up route that is not a taken, stored route."""
+    for spec in settings.warm_up_routes:
+        route = ROUTES_BY_NAME.get(spec.partition("?")[0])
+        if route is None or not route.stored:
+            raise ConfigurationError(
+                "CachePlugin.WarmUpRoutes: %r is not a stored route" % spec
+            )

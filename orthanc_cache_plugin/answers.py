@@ -1,0 +1,28 @@
+"""What the plugin answers, independent of how it is sent to Orthanc."""
+
+from dataclasses import dataclass, field
+from typing import List, Tuple
+
+Headers = List[Tuple[str, str]]
+
+
+@dataclass
+class Answer:
+    """One HTTP answer: status, headers, body.
+
+    ``content_type`` is empty for answers Orthanc sends without one (its empty
+    404 and 415, its 304). ``allowed`` lists the methods of a 405.
+    """
+
+    status: int
+    body: bytes = b""
+    content_type: str = ""
+    headers: Headers = field(default_factory=list)
+    allowed: str = ""
+
+    def header(self, name: str) -> str:
+        """The first value of a header, or an empty string."""
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return ""

@@ -1,0 +1,383 @@
+"""The request pipeline of a taken route: version, conditional, cache, Orthanc.
+
+The Orthanc API is passed in (``api``), so this runs the same under the real
+plugin and under the test fake. Nothing here writes to Orthanc's output.
+"""
+
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from . import orthanc_errors as errors
+from .answers import Answer, Headers
+from .config import Settings
+from .http_rules import freshness
+from .http_rules.accept import PNG, UnreadableAccept, choose_image_format
+from .http_rules.conditional import is_not_modified
+from .http_rules.dates import format_http_date, parse_orthanc_timestamp
+from .http_rules.etags import ANY, make_etag, parse_if_none_match
+from .images import UnsupportedQuality, convert_png, jpeg_quality
+from .routes import (
+    FAIL_EMPTY_404,
+    FAIL_FRAME,
+    IMAGE,
+    JSON,
+    RAW_FRAME,
+    RAW_FRAME_TYPES,
+    ZIP,
+    Route,
+)
+from .statistics import Statistics
+from .store import Store
+from .versions import Versions
+
+logger = logging.getLogger(__name__)
+
+KEY_FORMAT = 1  # bump when the meaning of a stored entry changes
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request to a taken route, as Orthanc hands it to the callback."""
+
+    route: Route
+    method: str
+    uri: str
+    level: str
+    resource_id: str
+    frame: str
+    query: str
+    headers: Mapping[str, str]
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class Version:
+    """What the answer of a request depends on, and what validates it."""
+
+    media_type: str
+    etag: str
+    last_modified: int
+    key: str
+    metadata: Mapping[str, str]
+
+
+class Handler:
+    """Answers requests to taken routes, from the store or from Orthanc."""
+
+    def __init__(
+        self,
+        api: Any,
+        settings: Settings,
+        store: Store,
+        versions: Versions,
+        statistics: Statistics,
+    ) -> None:
+        self._api = api
+        self._settings = settings
+        self._store = store
+        self._versions = versions
+        self._statistics = statistics
+        # False until the changes made while the plugin was not running have
+        # been accounted for: nothing is read from the store or answered 304.
+        self.ready = False
+
+    def handle(self, request: Request) -> Answer:
+        """Answer one request as Orthanc would, from the cache where possible."""
+        route = request.route
+        if request.method not in route.methods:
+            return Answer(405, allowed=",".join(route.methods))
+        if request.method == "POST":
+            return self._forward_post(request)
+        return self._get(request)
+
+    def uncached(self, request: Request) -> Answer:
+        """Answer straight from Orthanc, without the cache (after a plugin fault)."""
+        if request.method == "POST":
+            return self._forward_post(request)
+        media_type = PNG if request.route.content_type == IMAGE else JSON
+        if request.route.content_type not in (IMAGE, RAW_FRAME):
+            media_type = request.route.content_type
+        body = self._compute(request, PNG)
+        if isinstance(body, Answer):
+            return body
+        return Answer(200, body, media_type, self._disposition(request))
+
+    def warm(self, request: Request) -> bool:
+        """Compute and store one answer if it is not stored yet; tell if it is now."""
+        answer = self._get(request)
+        return answer.status == 200
+
+    # GET: the cached path.
+
+    def _get(self, request: Request) -> Answer:
+        metadata = self._lookup_metadata(request)
+        if isinstance(metadata, Answer):
+            return metadata
+
+        version = self._version(request, metadata)
+        if isinstance(version, Answer):
+            return version
+
+        headers = self._caching_headers(request.route, version)
+        not_modified = self.ready and is_not_modified(
+            request.headers, version.etag, version.last_modified
+        )
+        # RFC 9110 15.4.5: a 304 only where the plain answer is a 200. A
+        # matching entity tag proves it; "*" and dates need an earlier 200.
+        if not_modified and (_tag_matched(request.headers) or self._known(version)):
+            return self._not_modified(request, headers)
+
+        body = self._body(request, version)
+        if isinstance(body, Answer):
+            return body
+
+        if not_modified:
+            return self._not_modified(request, headers)
+        headers.extend(self._disposition(request))
+        return Answer(200, body, version.media_type, headers)
+
+    def _not_modified(self, request: Request, headers: Headers) -> Answer:
+        self._statistics.count("not_modified")
+        logger.info("304 %s", request.uri)
+        return Answer(304, headers=headers)
+
+    def _known(self, version: Version) -> bool:
+        return self._store.contains(version.key) or bool(
+            self._store.get_value("ok:" + version.key)
+        )
+
+    def _lookup_metadata(self, request: Request) -> "Dict[str, str] | Answer":
+        # One lookup per request: it checks that the resource exists and gives
+        # LastUpdate (or ReceptionDate), every metadata write included.
+        uri = "/%s/%s/metadata?expand" % (request.level, request.resource_id)
+        try:
+            found = json.loads(self._api.RestApiGet(uri))
+        except Exception as error:  # noqa: BLE001 - answered as Orthanc would
+            return self._error(error, request)
+        return found if isinstance(found, dict) else {}
+
+    def _version(
+        self, request: Request, metadata: Mapping[str, str]
+    ) -> "Version | Answer":
+        media_type = self._media_type(request, metadata)
+        if isinstance(media_type, Answer):
+            return media_type
+
+        token, changed_at = self._versions.generation(request.resource_id)
+        fingerprint = json.dumps(
+            [
+                KEY_FORMAT,
+                request.route.name,
+                request.uri,
+                request.query,
+                media_type,
+                sorted(metadata.items()),
+                token,
+                self._versions.epoch,
+            ]
+        )
+        digest = hashlib.sha1(fingerprint.encode("utf-8")).hexdigest()
+        return Version(
+            media_type=media_type,
+            etag=make_etag(digest[:24], request.route.weak),
+            last_modified=_last_modified(metadata, changed_at),
+            key="answer:" + digest,
+            metadata=metadata,
+        )
+
+    def _media_type(
+        self, request: Request, metadata: Mapping[str, str]
+    ) -> "str | Answer":
+        route = request.route
+        if route.content_type == RAW_FRAME:
+            syntax = metadata.get("TransferSyntax", "")
+            return RAW_FRAME_TYPES.get(syntax, "application/octet-stream")
+        if route.content_type != IMAGE:
+            return route.content_type
+
+        try:
+            chosen = choose_image_format(request.headers.get("accept"), route.formats)
+            if chosen is not None and chosen != PNG:
+                jpeg_quality(_query_value(request.query, "quality"))
+        except (UnreadableAccept, UnsupportedQuality) as error:
+            logger.info("bypass %s: unsupported %s", request.uri, error)
+            return Answer(415)
+        if chosen is None:
+            logger.info("bypass %s: no offered format in Accept", request.uri)
+            return Answer(404)
+        return chosen
+
+    def _body(self, request: Request, version: Version) -> "bytes | Answer":
+        if request.route.stored and self.ready:
+            body = self._store.get(version.key)
+            if body is not None:
+                self._statistics.count("hits")
+                logger.info("hit %s", request.uri)
+                return body
+
+        self._statistics.count("misses")
+        logger.info("miss %s", request.uri)
+        computed = self._compute(request, version.media_type)
+        if isinstance(computed, Answer):
+            return computed
+
+        if not request.route.stored:
+            self._store.set_value("ok:" + version.key, True, request.resource_id)
+        elif self._store.set(version.key, computed, request.resource_id):
+            self._statistics.count("stored")
+            logger.info("stored %s (%d bytes)", request.uri, len(computed))
+        return computed
+
+    def _compute(self, request: Request, media_type: str) -> "bytes | Answer":
+        uri = request.uri + ("?" + request.query if request.query else "")
+        try:
+            body = bytes(self._api.RestApiGet(uri))
+        except Exception as error:  # noqa: BLE001 - answered as Orthanc would
+            return self._failure(error, request)
+
+        if request.route.content_type == IMAGE and media_type != PNG:
+            quality = jpeg_quality(_query_value(request.query, "quality"))
+            body = convert_png(self._api, body, media_type, quality)
+        return body
+
+    # What goes with the body.
+
+    def _caching_headers(self, route: Route, version: Version) -> Headers:
+        now = time.time()
+        policy = self._cache_control(route)
+        lifetime = freshness.freshness_lifetime(policy)
+        headers = [
+            ("Date", format_http_date(now)),
+            ("Last-Modified", format_http_date(min(version.last_modified, now))),
+            ("ETag", version.etag),
+            ("Cache-Control", policy),
+            ("Expires", format_http_date(now + lifetime)),
+        ]
+        if route.varies_on_accept:
+            headers.append(("Vary", "Accept"))
+        return headers
+
+    def _cache_control(self, route: Route) -> str:
+        if self._settings.cache_control != "auto":
+            return self._settings.cache_control
+        return freshness.cache_control(
+            route.mutable, self._settings.max_age, self._settings.private
+        )
+
+    def _disposition(self, request: Request) -> Headers:
+        kind = request.route.disposition
+        if kind == "zip":
+            return [("Content-Disposition", 'filename="%s.zip"' % request.resource_id)]
+        if kind == "dicom":
+            uuid = self._attachment_uuid(request.resource_id)
+            return [("Content-Disposition", 'filename="%s.dcm"' % uuid)] if uuid else []
+        return []
+
+    def _attachment_uuid(self, instance_id: str) -> str:
+        # Orthanc 1.10 names the file after the uuid of its DICOM attachment.
+        uri = "/instances/%s/attachments/dicom/info" % instance_id
+        try:
+            info = json.loads(self._api.RestApiGet(uri))
+        except Exception:  # noqa: BLE001 - the answer goes without a file name
+            return ""
+        return str(info.get("Uuid", "")) if isinstance(info, dict) else ""
+
+    # POST: never cached, forwarded as is.
+
+    def _forward_post(self, request: Request) -> Answer:
+        self._statistics.count("bypassed")
+        logger.info("bypass %s: POST is not cached", request.uri)
+        try:
+            body = bytes(self._api.RestApiPost(request.uri, request.body))
+        except Exception as error:  # noqa: BLE001 - answered as Orthanc would
+            return self._error(error, request)
+
+        if body.startswith(b"PK"):
+            return Answer(200, body, ZIP, self._disposition(request))
+        return Answer(200, body, JSON)
+
+    # Errors: what Orthanc's own route would have answered.
+
+    def _error(self, error: BaseException, request: Request) -> Answer:
+        code = errors.error_code(error)
+        self._statistics.count("errors")
+        logger.info("bypass %s: Orthanc error %d", request.uri, code)
+        answer = errors.described_error(
+            code, errors.error_text(error), request.method, request.uri
+        )
+        return Answer(answer.status, answer.body)
+
+    def _failure(self, error: BaseException, request: Request) -> Answer:
+        # The resource existed a moment ago: on Orthanc 1.10, "Unknown
+        # resource" may then also stand for an empty 404 or 415 of the route.
+        if errors.error_code(error) != errors.UNKNOWN_RESOURCE:
+            return self._error(error, request)
+
+        failure = request.route.failure
+        if failure == FAIL_EMPTY_404:
+            return self._counted(Answer(404), request)
+        if failure == FAIL_FRAME:
+            status = 415 if self._frame_exists(request) else 404
+            return self._counted(Answer(status), request)
+        return self._error(error, request)
+
+    def _counted(self, answer: Answer, request: Request) -> Answer:
+        self._statistics.count("errors")
+        logger.info("bypass %s: Orthanc answered %d", request.uri, answer.status)
+        return answer
+
+    def _frame_exists(self, request: Request) -> bool:
+        frame = request.frame or "0"
+        if not frame.isdigit():
+            return False
+        try:
+            frames = json.loads(
+                self._api.RestApiGet("/instances/%s/frames" % request.resource_id)
+            )
+        except Exception:  # noqa: BLE001 - the instance is gone: no frame
+            return False
+        return isinstance(frames, list) and int(frame) in frames
+
+
+def _tag_matched(headers: Mapping[str, str]) -> bool:
+    # Called once the condition holds: true when it held by an entity tag.
+    value = headers.get("if-none-match")
+    return value is not None and parse_if_none_match(value) != ANY
+
+
+def _last_modified(metadata: Mapping[str, str], changed_at: float) -> int:
+    stamp = metadata.get("LastUpdate") or metadata.get("ReceptionDate") or ""
+    updated = parse_orthanc_timestamp(stamp) or 0
+    # A generation change happens within a second of LastUpdate's resolution:
+    # round it up so that a copy made earlier in that second is not "unmodified".
+    return max(updated, math.ceil(changed_at))
+
+
+def _query_value(query: str, name: str) -> Optional[str]:
+    for item in query.split("&"):
+        key, _, value = item.partition("=")
+        if key == name:
+            return value
+    return None
+
+
+def query_string(arguments: Optional[Mapping[str, str]]) -> str:
+    """Rebuild the query as received, keys sorted so that order does not matter."""
+    if not arguments:
+        return ""
+    return "&".join(
+        key if value == "" else "%s=%s" % (key, value)
+        for key, value in sorted(arguments.items())
+    )
+
+
+def split_groups(groups: Tuple[str, ...]) -> Tuple[str, str, str]:
+    """``(level, resource id, frame)`` from the groups of a route's regex."""
+    level, resource_id = groups[0], groups[1]
+    frame = groups[2] if len(groups) > 2 else ""
+    return level, resource_id, frame

@@ -1,0 +1,146 @@
+"""Resource versions: what ``LastUpdate`` shows, plus what it does not.
+
+Orthanc's ``LastUpdate`` has one-second resolution and does not move on
+metadata or attachment writes, nor (before 1.12.1) on parents when a child is
+deleted. Each such change arrives as a change event; the plugin then gives the
+resource a new *generation*: a random token, so a version never goes back to
+an older entry. Generations are kept in the store so that they survive a
+restart; the changes made while the plugin was not running are replayed from
+Orthanc's ``/changes`` log at start-up.
+"""
+
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from .store import Store
+
+logger = logging.getLogger(__name__)
+
+# Orthanc's change types (orthanc.ChangeType), by number and by name in /changes.
+DELETED, NEW_CHILD_INSTANCE, NEW_INSTANCE, NEW_PATIENT = 1, 2, 3, 4
+NEW_SERIES, NEW_STUDY, UPDATED_ATTACHMENT, UPDATED_METADATA = 5, 6, 12, 13
+CHANGE_NAMES = {
+    "Deleted": DELETED,
+    "NewChildInstance": NEW_CHILD_INSTANCE,
+    "NewInstance": NEW_INSTANCE,
+    "NewPatient": NEW_PATIENT,
+    "NewSeries": NEW_SERIES,
+    "NewStudy": NEW_STUDY,
+    "UpdatedAttachment": UPDATED_ATTACHMENT,
+    "UpdatedMetadata": UPDATED_METADATA,
+}
+
+# Where to find the parent of a new resource: (REST level, parent field).
+PARENT_LOOKUP = {
+    NEW_INSTANCE: ("instances", "ParentSeries"),
+    NEW_SERIES: ("series", "ParentStudy"),
+    NEW_STUDY: ("studies", "ParentPatient"),
+}
+
+# How many ancestors a resource of each level has.
+ANCESTOR_COUNT = {"instances": 3, "series": 2, "studies": 1, "patients": 0}
+
+NO_GENERATION: Tuple[str, float] = ("", 0.0)
+MEMORY_ENTRIES = 100_000
+
+Lookup = Callable[[str], Optional[Dict[str, Any]]]
+
+
+class Versions:
+    """Generations of resources, bumped by change events, kept in the store."""
+
+    def __init__(self, store: Store, lookup: Lookup) -> None:
+        self._store = store
+        self._lookup = lookup
+        self._lock = threading.Lock()
+        self._memory: OrderedDict[str, Tuple[str, float]] = OrderedDict()
+        self._epoch = self._load_epoch()
+
+    @property
+    def epoch(self) -> str:
+        """A token that changes when the plugin cannot tell what changed."""
+        return self._epoch
+
+    def generation(self, resource_id: str) -> Tuple[str, float]:
+        """Return ``(token, time of the change)`` for a resource."""
+        with self._lock:
+            known = self._memory.get(resource_id)
+        if known is not None:
+            return known
+
+        stored = self._store.get_value("gen:" + resource_id)
+        found = NO_GENERATION
+        if isinstance(stored, (tuple, list)) and len(stored) == 2:
+            found = (str(stored[0]), float(stored[1]))
+        if self._store.healthy:
+            # Never remember an absence that may only be a store failure.
+            self._remember(resource_id, found)
+        return found
+
+    def on_change(self, change_type: int, level: str, resource_id: str) -> None:
+        """Account for one change event of Orthanc.
+
+        :param level: ``patients``, ``studies``, ``series`` or ``instances``.
+        """
+        if change_type in (NEW_INSTANCE, NEW_SERIES, NEW_STUDY):
+            self._learn_parent(change_type, resource_id)
+
+        if change_type == DELETED:
+            self._bump_with_ancestors(resource_id, level)
+        elif change_type in CHANGE_NAMES.values():
+            self.bump(resource_id)
+
+    def bump(self, resource_id: str) -> None:
+        """Give a resource a new generation: its old entries are never used again."""
+        generation = (uuid.uuid4().hex[:16], time.time())
+        self._remember(resource_id, generation)
+        self._store.set_value("gen:" + resource_id, generation)
+        logger.debug("new generation of %s", resource_id)
+
+    def bump_epoch(self, reason: str) -> None:
+        """Invalidate every entry at once (without scanning the store)."""
+        self._epoch = uuid.uuid4().hex[:16]
+        self._store.set_value("epoch", self._epoch)
+        logger.info("every entry invalidated: %s", reason)
+
+    def _bump_with_ancestors(self, resource_id: str, level: str) -> None:
+        self.bump(resource_id)
+        current = resource_id
+        for _ in range(ANCESTOR_COUNT.get(level, 0)):
+            parent = self._store.get_value("parent:" + current)
+            if not isinstance(parent, str):
+                # Its study may be cached under a version that does not show
+                # the deletion, and nothing tells which study that is.
+                self.bump_epoch("deletion of %s with unknown parents" % resource_id)
+                return
+            self.bump(parent)
+            current = parent
+
+    def _learn_parent(self, change_type: int, resource_id: str) -> None:
+        level, field = PARENT_LOOKUP[change_type]
+        resource = self._lookup("/%s/%s" % (level, resource_id))
+        parent = resource.get(field) if resource else None
+        if isinstance(parent, str):
+            self._store.set_value("parent:" + resource_id, parent)
+
+    def _remember(self, resource_id: str, generation: Tuple[str, float]) -> None:
+        with self._lock:
+            self._memory[resource_id] = generation
+            self._memory.move_to_end(resource_id)
+            while len(self._memory) > MEMORY_ENTRIES:
+                self._memory.popitem(last=False)
+
+    def _load_epoch(self) -> str:
+        epoch = self._store.get_value("epoch")
+        return epoch if isinstance(epoch, str) else ""
+
+    def forget_memory(self) -> Dict[str, Tuple[str, float]]:
+        """Drop the in-memory copy (tests and purges); return what it held."""
+        with self._lock:
+            held = dict(self._memory)
+            self._memory.clear()
+        return held

@@ -1,0 +1,35 @@
+#!/bin/bash
+# Set the machine up, then run every check: lint, format, types, tests.
+# Every check runs even when an earlier one fails; the exit code is non-zero
+# when any of them failed.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+
+bash scripts/setup.sh
+
+# shellcheck disable=SC1091
+source .venv/bin/activate
+
+failed=()
+
+run_check() {
+    local name="$1"
+    shift
+    echo "== $name: $*"
+    if ! "$@"; then
+        failed+=("$name")
+    fi
+}
+
+run_check lint ruff check .
+run_check format ruff format --check .
+run_check types mypy orthanc_cache_plugin
+run_check tests pytest -q tests
+
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "FAILED: ${failed[*]}"
+    exit 1
+fi
+echo "all checks passed"

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: a real Orthanc process and DICOM test data."""
