@@ -1,0 +1,115 @@
+"""The requests the integration tests send to the plugin's routes.
+
+Resources are listed from the plain server (both servers hold the same data and
+Orthanc identifiers are derived from DICOM UIDs, so they are the same on both).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from orthanc_cache_plugin.routes import Route
+from tests.support.orthanc_server import OrthancServer, Response
+
+LEVELS = ("patients", "studies", "series", "instances")
+NON_NUMERIC_FRAME = "abc"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Every resource of the loaded data, by level, and the frames of instances."""
+
+    ids: dict[str, list[str]]
+    frame_counts: dict[str, int]
+
+    def frames_to_try(self, instance_id: str) -> list[str]:
+        """Frame 0; for multi-frame instances the last and one past the end too."""
+        count = self.frame_counts.get(instance_id, 0)
+        frames = ["0"]
+        if count > 1:
+            frames += [str(count - 1), str(count)]
+        return frames + [NON_NUMERIC_FRAME]
+
+    def uris(self, route: Route, query: str = "") -> list[str]:
+        """Every URI of ``route`` over the resources of its levels."""
+        suffix = "?" + query if query else ""
+        found = []
+        for level in route.levels:
+            for resource_id in self.ids[level]:
+                frames = self.frames_to_try(resource_id) if "{frame}" in route.path else [""]
+                for frame in frames:
+                    found.append(route_uri(route, level, resource_id, frame) + suffix)
+        return found
+
+
+def route_uri(route: Route, level: str, resource_id: str, frame: str = "0") -> str:
+    return "/%s/%s/%s" % (level, resource_id, route.path.replace("{frame}", frame))
+
+
+def list_resources(server: OrthancServer) -> Resources:
+    ids = {level: sorted(server.get_json("/" + level)) for level in LEVELS}
+    frame_counts = {}
+    for instance_id in ids["instances"]:
+        tags = server.get_json("/instances/%s/simplified-tags" % instance_id)
+        frame_counts[instance_id] = int(tags.get("NumberOfFrames", "1") or 1)
+    return Resources(ids, frame_counts)
+
+
+def attachment_uuid(server: OrthancServer, instance_id: str) -> str:
+    info = server.get_json("/instances/%s/attachments/dicom/info" % instance_id)
+    return str(info["Uuid"])
+
+
+def comparable_body(response: Response) -> Any:
+    """The part of a body that must be equal on both servers.
+
+    JSON is compared parsed; a zip by its members' names and contents (entries
+    carry the time they were written); anything else byte for byte.
+    """
+    content_type = response.header("Content-Type") or ""
+    if content_type.startswith("application/json") and response.body:
+        return ("json", _json_or_bytes(response.body))
+    if content_type == "application/zip" and response.status == 200:
+        with zipfile.ZipFile(io.BytesIO(response.body)) as archive:
+            return ("zip", [(name, archive.read(name)) for name in archive.namelist()])
+    return ("bytes", response.body)
+
+
+def _json_or_bytes(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
+
+
+def differences(
+    uri: str,
+    plain: Response,
+    cached: Response,
+    disposition: Optional[tuple[str, str]] = None,
+) -> list[str]:
+    """Describe how two answers to ``uri`` differ (empty when they do not).
+
+    :param disposition: (plain, cached) attachment uuids to compare the
+        ``Content-Disposition`` of ``/file`` without its server-specific name.
+    """
+    found = []
+    if plain.status != cached.status:
+        found.append("%s: status %d != %d" % (uri, plain.status, cached.status))
+    for name in ("Content-Type", "Content-Disposition"):
+        expected = plain.header_list(name)
+        actual = cached.header_list(name)
+        if disposition is not None and name == "Content-Disposition":
+            expected = [value.replace(disposition[0], "UUID") for value in expected]
+            actual = [value.replace(disposition[1], "UUID") for value in actual]
+        if expected != actual:
+            found.append("%s: %s %r != %r" % (uri, name, expected, actual))
+    if comparable_body(plain) != comparable_body(cached):
+        found.append(
+            "%s: body %r != %r" % (uri, plain.body[:200], cached.body[:200])
+        )
+    return found
