@@ -42,7 +42,8 @@ def enable_cache_plugin(
         check_warm_up_routes(settings)
     except ConfigurationError as error:
         logger.error("cannot start: %s", error)
-        raise
+        # Orthanc prints the traceback of what the script raises: keep it short.
+        raise ConfigurationError(str(error)) from None
 
     if not settings.enable:
         logger.info("disabled by CachePlugin.Enable")

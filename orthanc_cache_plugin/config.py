@@ -107,7 +107,9 @@ def _checked(name: str, value: Any) -> Any:
             "%s.%s must be a list of strings, not %r" % (SECTION, name, value)
         )
     if isinstance(value, str) and not value.strip():
-        raise ConfigurationError("%s.%s must not be empty" % (SECTION, name))
+        raise ConfigurationError(
+            "%s.%s must not be empty, not %r" % (SECTION, name, value)
+        )
     return value
 
 

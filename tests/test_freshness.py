@@ -106,8 +106,13 @@ def _ids(instance_file_answer: dict[str, Any]) -> dict[str, str]:
     }
 
 
-PARENT_ROUTES = ("shared-tags", "instances-tags", "instances-tags?short",
-                 "shared-tags?simplify", "attachments")
+PARENT_ROUTES = (
+    "shared-tags",
+    "instances-tags",
+    "instances-tags?short",
+    "shared-tags?simplify",
+    "attachments",
+)
 
 
 def _parent_paths(ids: dict[str, str]) -> list[str]:
@@ -131,9 +136,7 @@ def _upload_and_ids(pair: Pair, files: list[Path]) -> dict[str, str]:
     return _ids(answer)
 
 
-def test_new_instance_shows_in_cached_study_answers(
-    pair: Pair, tmp_path: Path
-) -> None:
+def test_new_instance_shows_in_cached_study_answers(pair: Pair, tmp_path: Path) -> None:
     files = _study(tmp_path, seed=101, slices=4)
     ids = _upload_and_ids(pair, files)
     paths = _parent_paths(ids)
@@ -193,9 +196,7 @@ def test_deleted_then_reuploaded_study_is_answered_again(
         pair.assert_same(path)
 
 
-def test_metadata_write_shows_in_instance_metadata(
-    pair: Pair, tmp_path: Path
-) -> None:
+def test_metadata_write_shows_in_instance_metadata(pair: Pair, tmp_path: Path) -> None:
     files = _study(tmp_path, seed=105, slices=2)
     pair.upload(files)
     instance = pair.cached.upload(files[0])["ID"]

@@ -1,5 +1,6 @@
 """Evaluation of conditional GET requests (RFC 9110 section 13.2.2)."""
 
+import time
 from typing import Mapping, Optional
 
 from .dates import parse_http_date
@@ -7,7 +8,10 @@ from .etags import ANY, parse_if_none_match, weak_match
 
 
 def is_not_modified(
-    headers: Mapping[str, str], etag: str, last_modified: Optional[int]
+    headers: Mapping[str, str],
+    etag: str,
+    last_modified: Optional[int],
+    now: Optional[float] = None,
 ) -> bool:
     """Tell whether a GET with these request headers gets ``304 Not Modified``.
 
@@ -15,6 +19,7 @@ def is_not_modified(
     :param etag: the entity tag the ``200`` would carry.
     :param last_modified: the ``Last-Modified`` the ``200`` would carry, in POSIX
         seconds, or ``None`` when it has none.
+    :param now: the server's clock in POSIX seconds; the current time if ``None``.
     """
     if_none_match = headers.get("if-none-match")
 
@@ -29,7 +34,16 @@ def is_not_modified(
 
     # RFC 9110 13.1.3: an invalid date gives the field no effect.
     since = parse_http_date(if_modified_since)
-    return since is not None and last_modified <= since
+    if since is None:
+        return False
+
+    # A date after the server's clock cannot echo a Last-Modified of ours (never
+    # later than Date): it comes from a client's own clock. Honouring it would
+    # answer 304 over any change made between now and that date, so it is
+    # ignored, as RFC 2616 14.25 said outright; RFC 9110 13.1.3 only says the
+    # server SHOULD answer 304, and a 200 is always a correct answer.
+    current = time.time() if now is None else now
+    return since <= current and last_modified <= since
 
 
 def _none_match_fails(field_value: str, etag: str) -> bool:

@@ -28,19 +28,22 @@ _MONTHS = {
 }
 
 # RFC 9110 5.6.7: IMF-fixdate, then the two obsolete forms a recipient must accept.
+# Digits are spelled [0-9]: DIGIT is ASCII, while \d takes the digits of any script.
 _IMF_FIXDATE = re.compile(
-    r"^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{2}) ([A-Z][a-z]{2}) (\d{4}) "
-    r"(\d{2}):(\d{2}):(\d{2}) GMT$"
+    r"^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-9]{2}) ([A-Z][a-z]{2}) ([0-9]{4}) "
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) GMT$"
 )
 _RFC850 = re.compile(
     r"^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), "
-    r"(\d{2})-([A-Z][a-z]{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$"
+    r"([0-9]{2})-([A-Z][a-z]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) GMT$"
 )
 _ASCTIME = re.compile(
-    r"^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([A-Z][a-z]{2}) ([ \d]\d) "
-    r"(\d{2}):(\d{2}):(\d{2}) (\d{4})$"
+    r"^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([A-Z][a-z]{2}) ([ 0-9][0-9]) "
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) ([0-9]{4})$"
 )
-_ORTHANC_TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})$")
+_ORTHANC_TIMESTAMP = re.compile(
+    r"^([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})$"
+)
 
 
 def format_http_date(seconds: float) -> str:
@@ -110,6 +113,9 @@ def _to_seconds(
 def _checked_timegm(
     year: int, month: int, day: int, hour: int, minute: int, second: int
 ) -> Optional[int]:
+    # Year 0 has no place in the proleptic Gregorian calendar that calendar uses.
+    if year < 1:
+        return None
     if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60):
         return None
     if second > 60:

@@ -6,8 +6,13 @@ from typing import Optional
 # A representation that can change under its URL must be revalidated every time.
 REVALIDATE = "no-cache"
 
-_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNORECASE)
-_NO_CACHE = re.compile(r"(?:^|,)\s*(?:no-cache|no-store)\s*(?:,|$|=)", re.IGNORECASE)
+# re.ASCII: delta-seconds is ASCII digits (RFC 9111 1.2.2), not any script's.
+_MAX_AGE = re.compile(
+    r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNORECASE | re.ASCII
+)
+_NO_CACHE = re.compile(
+    r"(?:^|,)\s*(?:no-cache|no-store)\s*(?:,|$|=)", re.IGNORECASE | re.ASCII
+)
 
 
 def cache_control(mutable: bool, max_age: int, private: bool) -> str:
