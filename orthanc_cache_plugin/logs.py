@@ -27,11 +27,12 @@ class OrthancLogHandler(logging.Handler):
 
 
 def forward_logging(api: Any, level: int = logging.INFO) -> None:
-    """Send the package's log records to Orthanc, once."""
+    """Send the package's log records to Orthanc (one handler, the latest API)."""
     logger = logging.getLogger(PACKAGE_LOGGER)
     logger.setLevel(level)
     logger.propagate = False
-    if not any(isinstance(h, OrthancLogHandler) for h in logger.handlers):
-        handler = OrthancLogHandler(api)
-        handler.setFormatter(logging.Formatter("cache-plugin: %(message)s"))
-        logger.addHandler(handler)
+    for old in [h for h in logger.handlers if isinstance(h, OrthancLogHandler)]:
+        logger.removeHandler(old)
+    handler = OrthancLogHandler(api)
+    handler.setFormatter(logging.Formatter("cache-plugin: %(message)s"))
+    logger.addHandler(handler)
