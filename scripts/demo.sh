@@ -32,7 +32,7 @@ write_config() {
   "IndexDirectory": "${DEMO_DIR}/storage",
   "Plugins": ["/usr/share/orthanc/plugins/libOrthancPython.so"],
   "PythonScript": "${REPO_ROOT}/example.py",
-  "StableAge": 2,
+  "StableAge": 60,
   "CachePlugin": {"Directory": "${DEMO_DIR}/cache"}
 }
 JSON
@@ -59,8 +59,13 @@ start_orthanc() {
 }
 
 time_shared_tags() {
-    curl -s -o /dev/null -w "HTTP %{http_code} in %{time_total} s" \
-        "$BASE_URL/studies/$1/shared-tags"
+    local uri="/studies/$1/shared-tags" timing decision
+    timing="$(curl -s -o /dev/null -w "HTTP %{http_code} in %{time_total} s" \
+        "$BASE_URL$uri")"
+    # The plugin logs one line per decision: hit, miss, stored, 304, bypass.
+    decision="$(grep -oE "cache-plugin: (hit|miss) $uri" "$DEMO_DIR/orthanc.log" |
+        tail -n 1 | cut -d' ' -f2)"
+    echo "$timing (plugin: ${decision:-no decision logged})"
 }
 
 if [ "${DEMO_SKIP_SETUP:-0}" != 1 ]; then
