@@ -22,9 +22,20 @@ resource's metadata (`LastUpdate` for patients, studies and series,
 generation of the resource (new on each change event), the route, the query
 and the representation.
 
-| route | levels | methods | stored | Cache-Control (default) | ETag | Content-Type | Content-Disposition | Vary | on failure of an existing resource |
-|---|---|---|---|---|---|---|---|---|---|
 """
+
+COLUMNS = (
+    "route",
+    "levels",
+    "methods",
+    "stored",
+    "Cache-Control (default)",
+    "ETag",
+    "Content-Type",
+    "Content-Disposition",
+    "Vary",
+    "on failure of an existing resource",
+)
 
 FAILURES = {
     FAIL_EMPTY_404: "empty 404",
@@ -34,7 +45,8 @@ FAILURES = {
 
 def render() -> str:
     """The Markdown document for the current route table."""
-    return HEADER + "\n".join(_row(route) for route in ROUTES) + "\n"
+    head = "| " + " | ".join(COLUMNS) + " |\n" + "|---" * len(COLUMNS) + "|\n"
+    return HEADER + head + "\n".join(_row(route) for route in ROUTES) + "\n"
 
 
 def _row(route: Route) -> str:

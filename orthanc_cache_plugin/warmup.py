@@ -27,6 +27,7 @@ class WarmUp:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._refused = 0
 
     @property
     def waiting(self) -> int:
@@ -47,9 +48,14 @@ class WarmUp:
             try:
                 self._queue.put_nowait(job)
             except queue.Full:
-                logger.warning("warm-up queue full, %s %s not warmed", *job)
+                self._refused += 1
+                if self._refused == 1:  # one warning per period of overflow
+                    logger.warning("warm-up queue full, %s %s not warmed", *job)
                 return False
             self._pending.add(job)
+        if self._refused:
+            logger.warning("warm-up queue had %d refusals", self._refused)
+            self._refused = 0
         return True
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -3,8 +3,9 @@
 import re
 from typing import List, Optional, Union
 
-# entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text
-_ENTITY_TAG = re.compile(r'\s*((?:W/)?"[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
+# entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text;
+# RFC 9110 5.6.1.2: empty list elements (", ,") must be accepted and ignored.
+_ENTITY_TAG = re.compile(r'(?:\s*,)*\s*((?:W/)?"[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
 
 ANY = "*"
 
