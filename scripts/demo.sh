@@ -20,7 +20,7 @@ port_in_use() {
 }
 
 write_config() {
-    mkdir -p "$DEMO_DIR/storage" "$DEMO_DIR/cache"
+    mkdir -p "$DEMO_DIR/storage"  # the plugin creates its cache folder, owner-only
     cat >"$DEMO_DIR/config.json" <<JSON
 {
   "Name": "orthanc-cache-demo",
