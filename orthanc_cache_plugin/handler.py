@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 KEY_FORMAT = 1  # bump when the meaning of a stored entry changes
 
+# Orthanc's error codes that make its image routes answer 404, not 415.
+_NO_SUCH_FRAME = (errors.PARAMETER_OUT_OF_RANGE, errors.UNKNOWN_RESOURCE)
+
 
 @dataclass(frozen=True)
 class Request:
@@ -99,13 +102,12 @@ class Handler:
         """Answer straight from Orthanc, without the cache (after a plugin fault)."""
         if request.method == "POST":
             return self._forward_post(request)
-        media_type = PNG if request.route.content_type == IMAGE else JSON
-        if request.route.content_type not in (IMAGE, RAW_FRAME):
-            media_type = request.route.content_type
         body = self._compute(request, PNG)
         if isinstance(body, Answer):
             return body
-        return Answer(200, body, media_type, self._disposition(request))
+        return Answer(
+            200, body, _plain_media_type(request.route), self._disposition(request)
+        )
 
     def warm(self, request: Request) -> bool:
         """Compute and store one answer if it is not stored yet; tell if it is now."""
@@ -158,8 +160,30 @@ class Handler:
         try:
             found = json.loads(self._api.RestApiGet(uri))
         except Exception as error:  # noqa: BLE001 - answered as Orthanc would
+            if errors.error_code(error) == errors.UNKNOWN_RESOURCE:
+                return self._unversioned(request)
             return self._error(error, request)
         return found if isinstance(found, dict) else {}
+
+    def _unversioned(self, request: Request) -> Answer:
+        # No such resource at this level. Orthanc 1.10 does not check the level
+        # on some routes (/patients/{study id}/shared-tags answers): let its
+        # own route answer, uncached. Its image routes answer an unknown
+        # instance with an empty 404.
+        uri = request.uri + ("?" + request.query if request.query else "")
+        try:
+            body = bytes(self._api.RestApiGet(uri))
+        except Exception as error:  # noqa: BLE001 - answered as Orthanc would
+            if request.route.content_type == IMAGE:
+                return self._counted(
+                    Answer(self._frame_failure(request) or 404), request
+                )
+            return self._error(error, request)
+
+        self._statistics.count("bypassed")
+        logger.info("bypass %s: not a resource of this level", request.uri)
+        media_type = _plain_media_type(request.route)
+        return Answer(200, body, media_type, self._disposition(request))
 
     def _version(
         self, request: Request, metadata: Mapping[str, str]
@@ -200,17 +224,22 @@ class Handler:
         if route.content_type != IMAGE:
             return route.content_type
 
+        # Orthanc decodes the frame, reads ?quality, negotiates, then encodes:
+        # a bad quality (415) or no acceptable format (404) only shows when the
+        # frame decodes.
         try:
+            jpeg_quality(_query_value(request.query, "quality"))
             chosen = choose_image_format(request.headers.get("accept"), route.formats)
-            if chosen is not None and chosen != PNG:
-                jpeg_quality(_query_value(request.query, "quality"))
         except (UnreadableAccept, UnsupportedQuality) as error:
             logger.info("bypass %s: unsupported %s", request.uri, error)
-            return Answer(415)
+            return self._unless_undecodable(request, 415)
         if chosen is None:
             logger.info("bypass %s: no offered format in Accept", request.uri)
-            return Answer(404)
+            return self._unless_undecodable(request, 404)
         return chosen
+
+    def _unless_undecodable(self, request: Request, status: int) -> Answer:
+        return Answer(self._frame_failure(request) or status)
 
     def _body(self, request: Request, version: Version) -> "bytes | Answer":
         if request.route.stored and self.ready:
@@ -322,7 +351,7 @@ class Handler:
         if failure == FAIL_EMPTY_404:
             return self._counted(Answer(404), request)
         if failure == FAIL_FRAME:
-            status = 415 if self._frame_exists(request) else 404
+            status = self._frame_failure(request) or 415
             return self._counted(Answer(status), request)
         return self._error(error, request)
 
@@ -331,17 +360,34 @@ class Handler:
         logger.info("bypass %s: Orthanc answered %d", request.uri, answer.status)
         return answer
 
-    def _frame_exists(self, request: Request) -> bool:
+    def _frame_failure(self, request: Request) -> Optional[int]:
+        """How Orthanc's image routes fail on this frame: 404, 415, or None.
+
+        Orthanc answers an empty 404 when the frame is not a number or its
+        decoding fails with "parameter out of range" or "unknown resource" (no
+        such frame or instance), and 415 for any other decoding failure, which
+        a frame past the end may give too. RestApiGet reports all of them as
+        "unknown resource": the numpy route decodes the frame the same way and
+        tells the cause. None: the frame decodes.
+        """
         frame = request.frame or "0"
         if not frame.isdigit():
-            return False
+            return 404
+        uri = "/instances/%s/frames/%s/numpy" % (request.resource_id, frame)
         try:
-            frames = json.loads(
-                self._api.RestApiGet("/instances/%s/frames" % request.resource_id)
-            )
-        except Exception:  # noqa: BLE001 - the instance is gone: no frame
-            return False
-        return isinstance(frames, list) and int(frame) in frames
+            self._api.RestApiGet(uri)
+        except Exception as error:  # noqa: BLE001 - its code is the answer
+            return 404 if errors.error_code(error) in _NO_SUCH_FRAME else 415
+        return None
+
+
+def _plain_media_type(route: Route) -> str:
+    # Without the instance's metadata: PNG for images, octets for raw frames.
+    if route.content_type == IMAGE:
+        return PNG
+    if route.content_type == RAW_FRAME:
+        return "application/octet-stream"
+    return route.content_type
 
 
 def _tag_matched(headers: Mapping[str, str]) -> bool:

@@ -10,11 +10,12 @@ import json
 from dataclasses import dataclass
 from typing import Dict, Tuple
 
+PARAMETER_OUT_OF_RANGE = 3
 UNKNOWN_RESOURCE = 17
 
 # Orthanc's error codes that do not mean "500 Internal Server Error".
+# NotImplemented (2) is one of those that do: Orthanc 1.10 answers it with 500.
 HTTP_STATUS_OF_CODE: Dict[int, int] = {
-    2: 501,  # NotImplemented
     3: 400,  # ParameterOutOfRange
     5: 400,  # BadParameterType
     7: 404,  # InexistentItem

@@ -109,7 +109,6 @@ ROUTES: Tuple[Route, ...] = (
         formats=EIGHT_BIT_FORMATS,
         failure=FAIL_FRAME,
     ),
-    Route("raw", INSTANCE_LEVEL, "raw", OCTETS, mutable=False),
     Route(
         "simplified-tags",
         INSTANCE_LEVEL,

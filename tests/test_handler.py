@@ -88,6 +88,7 @@ def test_unknown_study_gets_orthancs_404_through_the_old_signature(
 ) -> None:
     api, plugin = _plugin(tmp_path)
     api.answers.pop(METADATA)
+    api.answers.pop(SHARED_TAGS)
 
     answer = _get(plugin)
 
