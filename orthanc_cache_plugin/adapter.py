@@ -6,7 +6,7 @@ This is the only module that knows how the plugin API sends answers; the
 
 import json
 import logging
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from .answers import Answer
 from .config import ConfigurationError, Settings
@@ -14,7 +14,7 @@ from .handler import Handler, Request, query_string, split_groups
 from .routes import ROUTES, ROUTES_BY_NAME, Route
 from .statistics import Statistics
 from .store import Store
-from .versions import CHANGE_NAMES, Versions
+from .versions import CHANGE_NAMES, NEW_INSTANCE, Versions
 from .warmup import WarmUp
 
 logger = logging.getLogger(__name__)
@@ -137,43 +137,60 @@ class CachePlugin:
     def stop(self) -> None:
         """Stop the worker and note where Orthanc's change log stands."""
         self.warm_up.stop()
-        last = self._last_change()
-        if last is not None:
-            self.store.set_value("last-change", last)
+        mark = self._mark()
+        if mark is not None:
+            self.store.set_value("last-change", mark)
         self.store.close()
-        logger.info("stopped at change %s", last)
+        logger.info("stopped at change %s", mark[0] if mark else None)
+
+    def _mark(self) -> Optional[Tuple[int, int]]:
+        # Where the change log stands, and how many instances Orthanc holds.
+        last = self._last_change()
+        statistics = self._lookup_json("/statistics")
+        count = statistics.get("CountInstances") if statistics else None
+        if last is None or not isinstance(count, int):
+            return None
+        return last, count
 
     def _catch_up(self) -> None:
         # Changes made while the plugin was not running do not reach
         # on_change: replay them from Orthanc's log, or invalidate everything.
         previous = self.store.get_value("last-change")
         self.store.set_value("last-change", None)
-        last = self._last_change()
-        if not isinstance(previous, int) or last is None:
+        now = self._mark()
+        if not isinstance(previous, (tuple, list)) or now is None:
             self.versions.bump_epoch("no record of the changes since the last run")
-        elif previous > last or last - previous > REPLAY_LIMIT:
-            self.versions.bump_epoch("changes %s..%s not replayed" % (previous, last))
-        else:
-            self._replay(previous)
+        elif previous[0] > now[0] or now[0] - previous[0] > REPLAY_LIMIT:
+            self.versions.bump_epoch(
+                "changes %s..%s not replayed" % (previous[0], now[0])
+            )
+        elif previous[1] + self._replay(previous[0]) != now[1]:
+            # Orthanc's log keeps no trace of a deleted resource: fewer
+            # instances than the log explains means deletions.
+            self.versions.bump_epoch("instances deleted while the plugin was off")
         self.handler.ready = True
 
-    def _replay(self, since: int) -> None:
+    def _replay(self, since: int) -> int:
+        """Replay the logged changes after ``since``; return the new instances."""
+        new_instances = 0
         while True:
             page = self._lookup_json("/changes?since=%d&limit=1000" % since)
             if not page:
                 self.versions.bump_epoch("change log unreadable")
-                return
+                return new_instances
             for change in page.get("Changes", []):
-                self._replay_one(change)
+                new_instances += self._replay_one(change)
                 since = max(since, int(change.get("Seq", since)))
             if page.get("Done", True):
-                return
+                return new_instances
 
-    def _replay_one(self, change: Mapping[str, Any]) -> None:
+    def _replay_one(self, change: Mapping[str, Any]) -> int:
         change_type = CHANGE_NAMES.get(str(change.get("ChangeType")))
         level = LEVELS_BY_NAME.get(str(change.get("ResourceType")), "")
-        if change_type is not None:
-            self.versions.on_change(change_type, level, str(change.get("ID")))
+        if change_type is None:
+            return 0
+        self.versions.on_change(change_type, level, str(change.get("ID")))
+        return 1 if change_type == NEW_INSTANCE else 0
 
     def _last_change(self) -> Optional[int]:
         found = self._lookup_json("/changes?last")

@@ -205,3 +205,46 @@ def _wait_for(server: OrthancServer, text: str, limit: float = 30.0) -> None:
         if time.monotonic() > deadline:
             pytest.fail("no %r in the log after %.0f s" % (text, limit))
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("change", ["metadata", "deletion", "new instance"])
+def test_change_made_while_the_plugin_was_disabled_is_seen_after_restart(
+    make_orthanc: MakeOrthanc, tmp_path: Path, change: str
+) -> None:
+    server = make_orthanc(
+        cached=True, UserMetadata={"Note": 1024}, CachePlugin={"WarmUp": False}
+    )
+    files = generate_ct_study(tmp_path, slices=4, rows=16, cols=16, seed=208)
+    answers = [server.upload(path) for path in files[:3]]
+    study, instance = answers[0]["ParentStudy"], answers[0]["ID"]
+    paths = ["/studies/%s/instances-tags" % study, "/instances/%s/metadata" % instance]
+    for path in paths:
+        _wait_for_settled_version(server, path)
+
+    _restart_with(server, {"Enable": False})
+    _change(server, change, instance, files[3])
+    expected = {path: server.request("GET", path) for path in paths}
+    _restart_with(server, {"Enable": True, "WarmUp": False})
+
+    for path in paths:
+        found = server.request("GET", path)
+        assert found.status == expected[path].status, path
+        assert found.body == expected[path].body, path
+
+
+def _restart_with(server: OrthancServer, section: dict[str, object]) -> None:
+    server.stop()
+    server.extra_config["CachePlugin"] = dict(
+        server.extra_config["CachePlugin"], **section
+    )
+    server.start()
+
+
+def _change(server: OrthancServer, change: str, instance: str, new: Path) -> None:
+    if change == "metadata":
+        path = "/instances/%s/metadata/Note" % instance
+        assert server.request("PUT", path, body=b"while disabled").status == 200
+    elif change == "deletion":
+        assert server.request("DELETE", "/instances/%s" % instance).status == 200
+    else:
+        server.upload(new)
