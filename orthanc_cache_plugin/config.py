@@ -21,12 +21,14 @@ DEFAULTS: Dict[str, Any] = {
     "CacheControl": "auto",  # "auto" or a literal Cache-Control for every route
     "MaxAge": 604800,  # seconds of freshness for instance content (auto policy)
     "Visibility": "auto",  # "auto", "public" or "private"
+    "StoreBinary": False,  # also store archive, media, preview, rendered frames
+    "MaximumEntrySize": 256,  # MB; larger answers are not stored
     "WarmUp": True,
     "WarmUpRoutes": ["shared-tags", "instances-tags"],
     "WarmUpQueueSize": 1000,
 }
 
-_POSITIVE = ("MaximumSize", "Expiration", "WarmUpQueueSize")
+_POSITIVE = ("MaximumSize", "Expiration", "WarmUpQueueSize", "MaximumEntrySize")
 _NON_NEGATIVE = ("MaxAge",)
 _CHOICES = {"Visibility": ("auto", "public", "private")}
 
@@ -46,6 +48,8 @@ class Settings:
     cache_control: str
     max_age: int
     visibility: str
+    store_binary: bool
+    maximum_entry_size: int
     warm_up: bool
     warm_up_routes: Tuple[str, ...]
     warm_up_queue_size: int
@@ -135,6 +139,8 @@ def _settings_from(options: Mapping[str, Any], authentication: bool) -> Settings
         cache_control=options["CacheControl"].strip(),
         max_age=options["MaxAge"],
         visibility=options["Visibility"],
+        store_binary=options["StoreBinary"],
+        maximum_entry_size=options["MaximumEntrySize"],
         warm_up=options["WarmUp"],
         warm_up_routes=tuple(options["WarmUpRoutes"]),
         warm_up_queue_size=options["WarmUpQueueSize"],

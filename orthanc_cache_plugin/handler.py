@@ -10,7 +10,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from . import orthanc_errors as errors
 from .answers import Answer, Headers
@@ -31,6 +31,7 @@ from .routes import (
     ZIP,
     Route,
 )
+from .singleflight import SingleFlight
 from .statistics import Statistics
 from .store import Store
 from .versions import Versions
@@ -85,6 +86,7 @@ class Handler:
         self._store = store
         self._versions = versions
         self._statistics = statistics
+        self._flights: SingleFlight[Union[bytes, Answer]] = SingleFlight()
         # False until the changes made while the plugin was not running have
         # been accounted for: nothing is read from the store or answered 304.
         self.ready = False
@@ -242,25 +244,44 @@ class Handler:
         return Answer(self._frame_failure(request) or status)
 
     def _body(self, request: Request, version: Version) -> "bytes | Answer":
-        if request.route.stored and self.ready:
+        if self._stored(request.route) and self.ready:
             body = self._store.get(version.key)
             if body is not None:
                 self._statistics.count("hits")
                 logger.info("hit %s", request.uri)
                 return body
 
+        result, shared = self._flights.run(
+            version.key, lambda: self._miss(request, version)
+        )
+        if shared:
+            self._statistics.count("shared")
+            logger.info("shared %s", request.uri)
+        return result
+
+    def _miss(self, request: Request, version: Version) -> "bytes | Answer":
         self._statistics.count("misses")
         logger.info("miss %s", request.uri)
         computed = self._compute(request, version.media_type)
         if isinstance(computed, Answer):
             return computed
 
-        if not request.route.stored:
+        if not self._stored(request.route):
             self._store.set_value("ok:" + version.key, True, request.resource_id)
+        elif len(computed) > self._settings.maximum_entry_size * 1024 * 1024:
+            self._store.set_value("ok:" + version.key, True, request.resource_id)
+            logger.info(
+                "bypass %s: %d bytes is over MaximumEntrySize",
+                request.uri,
+                len(computed),
+            )
         elif self._store.set(version.key, computed, request.resource_id):
             self._statistics.count("stored")
             logger.info("stored %s (%d bytes)", request.uri, len(computed))
         return computed
+
+    def _stored(self, route: Route) -> bool:
+        return route.stored or (self._settings.store_binary and route.binary_storable)
 
     def _compute(self, request: Request, media_type: str) -> "bytes | Answer":
         uri = request.uri + ("?" + request.query if request.query else "")

@@ -40,6 +40,7 @@ class Route:
     path: str  # after "/{level}/{id}/"; "{frame}" stands for a frame number
     content_type: str
     stored: bool = False  # body kept on disk (JSON routes)
+    binary_storable: bool = False  # kept on disk too when StoreBinary is on
     mutable: bool = True  # can change under the same URL
     weak: bool = False  # two generations may differ in bytes
     methods: Tuple[str, ...] = ("GET",)
@@ -81,6 +82,7 @@ ROUTES: Tuple[Route, ...] = (
         weak=True,
         methods=("GET", "POST"),
         disposition="zip",
+        binary_storable=True,
     ),
     Route(
         "media",
@@ -90,6 +92,7 @@ ROUTES: Tuple[Route, ...] = (
         weak=True,
         methods=("GET", "POST"),
         disposition="zip",
+        binary_storable=True,
     ),
     Route("attachments", PARENT_LEVELS, "attachments", JSON, stored=True),
     Route("instances-tags", PARENT_LEVELS, "instances-tags", JSON, stored=True),
@@ -108,6 +111,7 @@ ROUTES: Tuple[Route, ...] = (
         mutable=False,
         formats=EIGHT_BIT_FORMATS,
         failure=FAIL_FRAME,
+        binary_storable=True,
     ),
     Route(
         "simplified-tags",
@@ -119,8 +123,8 @@ ROUTES: Tuple[Route, ...] = (
     ),
     Route("tags", INSTANCE_LEVEL, "tags", JSON, stored=True, mutable=False),
     # Every sub-route of one frame.
-    _frame_route("preview", IMAGE, formats=EIGHT_BIT_FORMATS),
-    _frame_route("rendered", IMAGE, formats=EIGHT_BIT_FORMATS),
+    _frame_route("preview", IMAGE, formats=EIGHT_BIT_FORMATS, binary_storable=True),
+    _frame_route("rendered", IMAGE, formats=EIGHT_BIT_FORMATS, binary_storable=True),
     _frame_route("image-uint8", IMAGE, formats=EIGHT_BIT_FORMATS),
     _frame_route("image-uint16", IMAGE, formats=SIXTEEN_BIT_FORMATS),
     _frame_route("image-int16", IMAGE, formats=SIXTEEN_BIT_FORMATS),
