@@ -11,6 +11,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from .answers import Answer
 from .config import ConfigurationError, Settings
 from .handler import Handler, Request, query_string, split_groups
+from .operations import Operations
 from .routes import ROUTES, ROUTES_BY_NAME, Route
 from .statistics import Statistics
 from .store import Store
@@ -52,13 +53,18 @@ class CachePlugin:
             api, settings, self.store, self.versions, self.statistics
         )
         self.warm_up = WarmUp(self._warm, settings.warm_up_queue_size)
+        self.operations = Operations(
+            api, self.statistics, self.store, self.versions, self.warm_up
+        )
         self._sends_bytes: Optional[bool] = None
+        self._metrics_failed = False
 
     # Registration.
 
     def register(self, register_on_change: bool) -> None:
         for route in ROUTES:
             self.api.RegisterRestCallback(route.regex, self._callback_for(route))
+        self.operations.register()
         if register_on_change:
             self.api.RegisterOnChangeCallback(self.on_change)
         if self.settings.warm_up:
@@ -87,6 +93,15 @@ class CachePlugin:
             logger.exception("fault on %s, answering without the cache", uri)
             answer = self.handler.uncached(parsed)
         self._send(output, answer)
+        self._publish_metrics()
+
+    def _publish_metrics(self) -> None:
+        try:
+            self.operations.publish_metrics()
+        except Exception as error:  # noqa: BLE001 - metrics never break an answer
+            if not self._metrics_failed:
+                logger.warning("metrics not published: %s", error)
+            self._metrics_failed = True
 
     def _send(self, output: Any, answer: Answer) -> None:
         if answer.status == 405:

@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Dict, Optional, TypeVar
 
 import diskcache
 
@@ -73,6 +73,16 @@ class Store:
     def clear(self) -> int:
         """Remove every entry; return how many were removed."""
         return int(self._run("clear", lambda cache: cache.clear(retry=True)) or 0)
+
+    def evict(self, tag: str) -> int:
+        """Remove the entries of one resource; return how many were removed."""
+        return int(self._run("evict", lambda cache: cache.evict(tag, retry=True)) or 0)
+
+    def usage(self) -> Dict[str, int]:
+        """Entries and bytes on disk (zeros when the store is unavailable)."""
+        found = self._run("read", lambda cache: (len(cache), cache.volume()))
+        entries, volume = found if found else (0, 0)
+        return {"entries": entries, "bytes": volume}
 
     def close(self) -> None:
         with self._lock:

@@ -25,6 +25,7 @@ values = {
     "RGB24": orthanc.PixelFormat.RGB24,
     "RGBA32": orthanc.PixelFormat.RGBA32,
     "PNG": orthanc.ImageFormat.PNG,
+    "DEFAULT": orthanc.MetricsType.DEFAULT,
 }
 with open(%r, "w") as target:
     json.dump({"names": names, "values": values}, target)
@@ -49,5 +50,6 @@ def test_fake_module_matches_the_real_module(
     assert set(fake_orthanc.OUTPUT_NAMES) <= set(names["output"])
     assert values["UNKNOWN_RESOURCE"] == fake_orthanc.ErrorCode.UNKNOWN_RESOURCE
     assert values["PNG"] == fake_orthanc.ImageFormat.PNG
+    assert values["DEFAULT"] == fake_orthanc.MetricsType.DEFAULT
     for name in ("GRAYSCALE8", "GRAYSCALE16", "SIGNED_GRAYSCALE16", "RGB24", "RGBA32"):
         assert values[name] == getattr(fake_orthanc.PixelFormat, name), name

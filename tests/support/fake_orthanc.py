@@ -34,6 +34,11 @@ class PixelFormat:
     RGBA32 = 5
 
 
+class MetricsType:
+    DEFAULT = 0
+    TIMER = 1
+
+
 class RestOutput:
     """Records what a callback sends, as Orthanc's output would carry it."""
 
@@ -70,6 +75,7 @@ class FakeOrthanc:
     ErrorCode = ErrorCode
     ImageFormat = ImageFormat
     PixelFormat = PixelFormat
+    MetricsType = MetricsType
     RestOutput = RestOutput
 
     def __init__(self, configuration: Optional[dict[str, Any]] = None) -> None:
@@ -79,6 +85,7 @@ class FakeOrthanc:
         self.routes: dict[str, Callable[..., None]] = {}
         self.on_change: Optional[Callable[[int, int, str], None]] = None
         self.logs: list[tuple[str, str]] = []
+        self.metrics: dict[str, float] = {}
 
     def set_json(self, uri: str, value: Any) -> None:
         self.answers[uri] = json.dumps(value).encode("utf-8")
@@ -105,6 +112,9 @@ class FakeOrthanc:
         if self.on_change is not None:
             raise OrthancException(-1, "only one on-change callback")
         self.on_change = callback
+
+    def SetMetricsValue(self, name: str, value: float, kind: int) -> None:
+        self.metrics[name] = value
 
     def LogInfo(self, message: str) -> None:
         self.logs.append(("info", message))
