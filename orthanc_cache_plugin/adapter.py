@@ -6,8 +6,10 @@ This is the only module that knows how the plugin API sends answers; the
 
 import json
 import logging
-from typing import Any, Dict, Mapping, Optional, Tuple
+from dataclasses import replace
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from . import json_variants
 from .answers import Answer
 from .config import ConfigurationError, Settings
 from .handler import Handler, Request, query_string, split_groups
@@ -215,22 +217,26 @@ class CachePlugin:
     # Warm-up.
 
     def _warm(self, level: str, resource_id: str) -> None:
-        for spec in self.settings.warm_up_routes:
-            name, _, query = spec.partition("?")
+        # One full answer per route; its ?short and ?simplify are derived.
+        for name, queries in _warm_up_plan(self.settings.warm_up_routes).items():
             route = ROUTES_BY_NAME[name]
             if level not in route.levels:
                 continue
-            request = Request(
+            full = Request(
                 route=route,
                 method="GET",
                 level=level,
                 resource_id=resource_id,
                 uri="/%s/%s/%s" % (level, resource_id, route.path),
                 frame="",
-                query=query_string(_query_arguments(query)),
+                query="",
                 headers={},
             )
-            self.handler.warm(request)
+            derivable = tuple(q for q in queries if q in json_variants.VARIANTS)
+            self.handler.warm(full, derivable)
+            for query in queries:
+                if query and query not in derivable:
+                    self.handler.warm(replace(full, query=query))
         logger.info("warmed %s %s", level, resource_id)
 
     def _lookup_json(self, uri: str) -> Optional[Dict[str, Any]]:
@@ -255,6 +261,15 @@ def _parse_request(route: Route, uri: str, request: Mapping[str, Any]) -> Reques
         headers=dict(request.get("headers") or {}),
         body=body if isinstance(body, bytes) else bytes(body),
     )
+
+
+def _warm_up_plan(specs: Tuple[str, ...]) -> Dict[str, List[str]]:
+    """Route name -> the queries to warm (normalised like a request's)."""
+    plan: Dict[str, List[str]] = {}
+    for spec in specs:
+        name, _, query = spec.partition("?")
+        plan.setdefault(name, []).append(query_string(_query_arguments(query)))
+    return plan
 
 
 def _query_arguments(query: str) -> Dict[str, str]:

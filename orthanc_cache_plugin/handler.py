@@ -9,9 +9,10 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
+from . import json_variants
 from . import orthanc_errors as errors
 from .answers import Answer, Headers
 from .config import Settings
@@ -57,6 +58,11 @@ class Request:
     query: str
     headers: Mapping[str, str]
     body: bytes = b""
+
+    @property
+    def target(self) -> str:
+        """The URI with its query, as the logs name it."""
+        return self.uri + ("?" + self.query if self.query else "")
 
 
 @dataclass(frozen=True)
@@ -111,10 +117,47 @@ class Handler:
             200, body, _plain_media_type(request.route), self._disposition(request)
         )
 
-    def warm(self, request: Request) -> bool:
-        """Compute and store one answer if it is not stored yet; tell if it is now."""
-        answer = self._get(request)
-        return answer.status == 200
+    def warm(self, request: Request, variants: Tuple[str, ...] = ()) -> bool:
+        """Compute and store one answer if it is not stored yet; tell if it is now.
+
+        :param variants: queries (``short``, ``simplify``) to derive from this
+            full answer and store too, instead of asking Orthanc for each.
+        """
+        metadata = self._lookup_metadata(request)
+        if isinstance(metadata, Answer):
+            return False
+        generation = self._versions.generation(request.resource_id)
+        version = self._version(request, metadata, generation)
+        if isinstance(version, Answer):
+            return False
+
+        body = self._body(request, version)
+        if isinstance(body, Answer):
+            return False
+        for variant in variants:
+            self._store_variant(request, variant, body, metadata, generation)
+        return True
+
+    def _store_variant(
+        self,
+        request: Request,
+        variant: str,
+        full_body: bytes,
+        metadata: Mapping[str, str],
+        generation: Tuple[str, float],
+    ) -> None:
+        # Same metadata and generation as the full answer: the derived body is
+        # never stored under a version newer than the one it was made from.
+        derived_request = replace(request, query=variant)
+        version = self._version(derived_request, metadata, generation)
+        if isinstance(version, Answer) or self._store.contains(version.key):
+            return
+        derived = json_variants.derive(request.route.name, full_body, variant)
+        if derived is None:
+            self._get(derived_request)
+        elif self._store.set(version.key, derived, request.resource_id):
+            self._statistics.count("stored")
+            logger.info("stored %s (derived)", derived_request.target)
 
     # GET: the cached path.
 
@@ -147,7 +190,7 @@ class Handler:
 
     def _not_modified(self, request: Request, headers: Headers) -> Answer:
         self._statistics.count("not_modified")
-        logger.info("304 %s", request.uri)
+        logger.info("304 %s", request.target)
         return Answer(304, headers=headers)
 
     def _known(self, version: Version) -> bool:
@@ -183,18 +226,21 @@ class Handler:
             return self._error(error, request)
 
         self._statistics.count("bypassed")
-        logger.info("bypass %s: not a resource of this level", request.uri)
+        logger.info("bypass %s: not a resource of this level", request.target)
         media_type = _plain_media_type(request.route)
         return Answer(200, body, media_type, self._disposition(request))
 
     def _version(
-        self, request: Request, metadata: Mapping[str, str]
+        self,
+        request: Request,
+        metadata: Mapping[str, str],
+        generation: Optional[Tuple[str, float]] = None,
     ) -> "Version | Answer":
         media_type = self._media_type(request, metadata)
         if isinstance(media_type, Answer):
             return media_type
 
-        token, changed_at = self._versions.generation(request.resource_id)
+        token, changed_at = generation or self._versions.generation(request.resource_id)
         fingerprint = json.dumps(
             [
                 KEY_FORMAT,
@@ -233,10 +279,10 @@ class Handler:
             jpeg_quality(_query_value(request.query, "quality"))
             chosen = choose_image_format(request.headers.get("accept"), route.formats)
         except (UnreadableAccept, UnsupportedQuality) as error:
-            logger.info("bypass %s: unsupported %s", request.uri, error)
+            logger.info("bypass %s: unsupported %s", request.target, error)
             return self._unless_undecodable(request, 415)
         if chosen is None:
-            logger.info("bypass %s: no offered format in Accept", request.uri)
+            logger.info("bypass %s: no offered format in Accept", request.target)
             return self._unless_undecodable(request, 404)
         return chosen
 
@@ -248,7 +294,7 @@ class Handler:
             body = self._store.get(version.key)
             if body is not None:
                 self._statistics.count("hits")
-                logger.info("hit %s", request.uri)
+                logger.info("hit %s", request.target)
                 return body
 
         result, shared = self._flights.run(
@@ -256,12 +302,12 @@ class Handler:
         )
         if shared:
             self._statistics.count("shared")
-            logger.info("shared %s", request.uri)
+            logger.info("shared %s", request.target)
         return result
 
     def _miss(self, request: Request, version: Version) -> "bytes | Answer":
         self._statistics.count("misses")
-        logger.info("miss %s", request.uri)
+        logger.info("miss %s", request.target)
         computed = self._compute(request, version.media_type)
         if isinstance(computed, Answer):
             return computed
@@ -277,7 +323,7 @@ class Handler:
             )
         elif self._store.set(version.key, computed, request.resource_id):
             self._statistics.count("stored")
-            logger.info("stored %s (%d bytes)", request.uri, len(computed))
+            logger.info("stored %s (%d bytes)", request.target, len(computed))
         return computed
 
     def _stored(self, route: Route) -> bool:
@@ -341,7 +387,7 @@ class Handler:
 
     def _forward_post(self, request: Request) -> Answer:
         self._statistics.count("bypassed")
-        logger.info("bypass %s: POST is not cached", request.uri)
+        logger.info("bypass %s: POST is not cached", request.target)
         try:
             body = bytes(self._api.RestApiPost(request.uri, request.body))
         except Exception as error:  # noqa: BLE001 - answered as Orthanc would
@@ -356,7 +402,7 @@ class Handler:
     def _error(self, error: BaseException, request: Request) -> Answer:
         code = errors.error_code(error)
         self._statistics.count("errors")
-        logger.info("bypass %s: Orthanc error %d", request.uri, code)
+        logger.info("bypass %s: Orthanc error %d", request.target, code)
         answer = errors.described_error(
             code, errors.error_text(error), request.method, request.uri
         )
@@ -378,7 +424,7 @@ class Handler:
 
     def _counted(self, answer: Answer, request: Request) -> Answer:
         self._statistics.count("errors")
-        logger.info("bypass %s: Orthanc answered %d", request.uri, answer.status)
+        logger.info("bypass %s: Orthanc answered %d", request.target, answer.status)
         return answer
 
     def _frame_failure(self, request: Request) -> Optional[int]:
