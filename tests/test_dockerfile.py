@@ -11,6 +11,7 @@ import re
 import shlex
 from pathlib import Path
 
+from tests.support.docker_env import configuration_from
 from tests.support.orthanc_server import MakeOrthanc
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -37,22 +38,8 @@ def _environment() -> dict[str, str]:
     return found
 
 
-def _camel(name: str) -> str:
-    return "".join(part.capitalize() for part in name.lower().split("_"))
-
-
 def _configuration_from(environment: dict[str, str]) -> dict[str, object]:
-    # ORTHANC__CACHE_PLUGIN__DIRECTORY -> {"CachePlugin": {"Directory": ...}}
-    config: dict[str, object] = {}
-    for name, value in environment.items():
-        if not name.startswith("ORTHANC__"):
-            continue
-        *sections, option = [_camel(part) for part in name.split("__")[1:]]
-        target = config
-        for section in sections:
-            target = target.setdefault(section, {})  # type: ignore[assignment]
-        target[option] = {"true": True, "false": False}.get(value, value)  # type: ignore[index]
-    return config
+    return configuration_from(environment)
 
 
 def test_base_image_is_a_build_argument_defaulting_to_osimis() -> None:
