@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 from tests.support.docker_env import configuration_from
@@ -40,6 +41,26 @@ def _environment() -> dict[str, str]:
 
 def _configuration_from(environment: dict[str, str]) -> dict[str, object]:
     return configuration_from(environment)
+
+
+KEYWORDS = {"ARG", "FROM", "COPY", "RUN", "ENV", "VOLUME", "LABEL", "WORKDIR"}
+
+
+def test_dockerfile_lint() -> None:
+    instructions = _instructions()
+    keywords = [keyword for keyword, _ in instructions]
+
+    assert set(keywords) <= KEYWORDS
+    assert keywords[: keywords.index("FROM") + 1] == ["ARG", "FROM"]
+    assert keywords.count("FROM") == 1
+    for keyword, arguments in instructions:
+        assert arguments.strip(), keyword
+        if keyword == "COPY":
+            assert not arguments.startswith("--from"), arguments
+        if keyword == "RUN":
+            assert "set -e" in arguments
+            shell = subprocess.run(["sh", "-n", "-c", arguments], check=False)
+            assert shell.returncode == 0, arguments
 
 
 def test_base_image_is_a_build_argument_defaulting_to_osimis() -> None:
