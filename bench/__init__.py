@@ -1,0 +1,1 @@
+"""The benchmark of the cache plugin: ``bench/run.py`` (see README, "Benchmark")."""
