@@ -6,6 +6,7 @@ This is the only module that knows how the plugin API sends answers; the
 
 import json
 import logging
+import uuid
 from dataclasses import replace
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -38,6 +39,10 @@ LEVELS_BY_NAME = {
 
 # More changes than this since the last run: invalidate all instead of replaying.
 REPLAY_LIMIT = 10_000
+
+# The global property of Orthanc's database that holds a random token naming
+# it (plugins' properties are numbered from 1024 up).
+DATABASE_PROPERTY = 7801
 
 
 class CachePlugin:
@@ -154,7 +159,8 @@ class CachePlugin:
     def stop(self) -> None:
         """Stop the worker and note where Orthanc's change log stands."""
         self.warm_up.stop()
-        mark = self._mark()
+        complete = self.versions.flush()
+        mark = self._mark() if complete else None
         if mark is not None:
             self.store.set_value("last-change", mark)
         self.store.close()
@@ -172,6 +178,7 @@ class CachePlugin:
     def _catch_up(self) -> None:
         # Changes made while the plugin was not running do not reach
         # on_change: replay them from Orthanc's log, or invalidate everything.
+        self.handler.database = self._database_identity()
         previous = self.store.get_value("last-change")
         self.store.set_value("last-change", None)
         now = self._mark()
@@ -186,6 +193,19 @@ class CachePlugin:
             # instances than the log explains means deletions.
             self.versions.bump_epoch("instances deleted while the plugin was off")
         self.handler.ready = True
+
+    def _database_identity(self) -> str:
+        # Made once per Orthanc database and kept in it: entries of another
+        # database in the same cache directory are never used.
+        try:
+            identity = str(self.api.GetGlobalProperty(DATABASE_PROPERTY, ""))
+            if not identity:
+                identity = uuid.uuid4().hex
+                self.api.SetGlobalProperty(DATABASE_PROPERTY, identity)
+        except Exception as error:  # noqa: BLE001 - then one per process
+            identity = uuid.uuid4().hex
+            logger.warning("no database identity, entries last one run: %s", error)
+        return identity
 
     def _replay(self, since: int) -> int:
         """Replay the logged changes after ``since``; return the new instances."""

@@ -7,6 +7,12 @@ resource a new *generation*: a random token, so a version never goes back to
 an older entry. Generations are kept in the store so that they survive a
 restart; the changes made while the plugin was not running are replayed from
 Orthanc's ``/changes`` log at start-up.
+
+Generations and parents are written behind, in one transaction at most once a
+second and when Orthanc stops, so that an upload's change events do not cost a
+store write each. Until written they are read from memory. After a crash
+nothing is lost: without the stop's note the next start invalidates every
+entry.
 """
 
 import logging
@@ -46,6 +52,7 @@ ANCESTOR_COUNT = {"instances": 3, "series": 2, "studies": 1, "patients": 0}
 
 NO_GENERATION: Tuple[str, float] = ("", 0.0)
 MEMORY_ENTRIES = 100_000
+FLUSH_PERIOD = 1.0  # seconds between two writes of pending generations
 
 Lookup = Callable[[str], Optional[Dict[str, Any]]]
 
@@ -58,6 +65,9 @@ class Versions:
         self._lookup = lookup
         self._lock = threading.Lock()
         self._memory: OrderedDict[str, Tuple[str, float]] = OrderedDict()
+        self._pending: Dict[str, Any] = {}
+        self._flushed = time.monotonic()
+        self._lost = False
         self._epoch = self._load_epoch()
 
     @property
@@ -72,7 +82,9 @@ class Versions:
         if known is not None:
             return known
 
-        stored = self._store.get_value("gen:" + resource_id)
+        with self._lock:
+            pending = self._pending.get("gen:" + resource_id)
+        stored = pending or self._store.get_value("gen:" + resource_id)
         found = NO_GENERATION
         if isinstance(stored, (tuple, list)) and len(stored) == 2:
             found = (str(stored[0]), float(stored[1]))
@@ -94,24 +106,46 @@ class Versions:
         elif change_type in CHANGE_NAMES.values():
             self.bump(resource_id)
 
+        if time.monotonic() - self._flushed > FLUSH_PERIOD:
+            self.flush()
+
+    def flush(self) -> bool:
+        """Write the pending generations and parents in one transaction.
+
+        :return: whether every generation ever made is now in the store.
+        """
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        self._flushed = time.monotonic()
+        if pending and not self._store.set_values(pending):
+            # Lost generations could bring old entries back: once the store
+            # works again, invalidate everything instead.
+            self._lost = True
+        elif self._lost and self._store.healthy:
+            self._lost = False
+            self.bump_epoch("generations lost while the store was unavailable")
+        return not self._lost
+
     def bump(self, resource_id: str) -> None:
         """Give a resource a new generation: its old entries are never used again."""
         generation = (uuid.uuid4().hex[:16], time.time())
         self._remember(resource_id, generation)
-        self._store.set_value("gen:" + resource_id, generation)
+        with self._lock:
+            self._pending["gen:" + resource_id] = generation
         logger.debug("new generation of %s", resource_id)
 
     def bump_epoch(self, reason: str) -> None:
         """Invalidate every entry at once (without scanning the store)."""
         self._epoch = uuid.uuid4().hex[:16]
-        self._store.set_value("epoch", self._epoch)
+        if not self._store.set_value("epoch", self._epoch):
+            self._lost = True  # written again by the next flush that works
         logger.info("every entry invalidated: %s", reason)
 
     def _bump_with_ancestors(self, resource_id: str, level: str) -> None:
         self.bump(resource_id)
         current = resource_id
         for _ in range(ANCESTOR_COUNT.get(level, 0)):
-            parent = self._store.get_value("parent:" + current)
+            parent = self._parent(current)
             if not isinstance(parent, str):
                 # Its study may be cached under a version that does not show
                 # the deletion, and nothing tells which study that is.
@@ -125,7 +159,13 @@ class Versions:
         resource = self._lookup("/%s/%s" % (level, resource_id))
         parent = resource.get(field) if resource else None
         if isinstance(parent, str):
-            self._store.set_value("parent:" + resource_id, parent)
+            with self._lock:
+                self._pending["parent:" + resource_id] = parent
+
+    def _parent(self, resource_id: str) -> Any:
+        with self._lock:
+            pending = self._pending.get("parent:" + resource_id)
+        return pending or self._store.get_value("parent:" + resource_id)
 
     def _remember(self, resource_id: str, generation: Tuple[str, float]) -> None:
         with self._lock:
