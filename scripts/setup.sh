@@ -5,7 +5,7 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-APT_PACKAGES=(orthanc orthanc-python python3-diskcache python3-venv curl)
+APT_PACKAGES=(orthanc orthanc-python python3-diskcache python3-venv curl nginx-light)
 export DEBIAN_FRONTEND=noninteractive
 
 missing_packages() {
@@ -52,6 +52,25 @@ stop_system_orthanc() {
     fi
 }
 
+stop_system_nginx() {
+    # nginx-light's service would listen on port 80 of every interface; the
+    # tests start their own nginx (loopback only, own configuration). Where
+    # policy-rc.d denies starting services (containers) it never ran.
+    if [ -d /run/systemd/system ]; then
+        systemctl stop nginx >/dev/null 2>&1 || true
+        systemctl disable nginx >/dev/null 2>&1 || true
+        return
+    fi
+    local pidfile=/run/nginx.pid pid
+    if [ -f "$pidfile" ]; then
+        pid="$(cat "$pidfile")"
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "setup: stopping the Debian nginx service (pid $pid)"
+            kill -QUIT "$pid" || true
+        fi
+    fi
+}
+
 create_venv() {
     cd "$REPO_ROOT"
     if [ ! -x .venv/bin/python ]; then
@@ -64,5 +83,6 @@ create_venv() {
 
 install_debian_packages
 stop_system_orthanc
+stop_system_nginx
 create_venv
 echo "setup: ready ($(Orthanc --version | head -n 1), $(.venv/bin/python --version))"
