@@ -32,6 +32,7 @@ from bench.scenarios import Ids
 from tests.support.dicom_data import generate_ct_study
 from tests.support.netns import isolate_network
 from tests.support.orthanc_server import OrthancServer
+from tests.support.plugin_log import wait_for_settled_version
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "bench" / "orthanc_script.py"
@@ -212,6 +213,9 @@ class Bench:
             rate, answers = scenarios.ingest(server, self.files)
             self.results["ingest"]["plugin, StoreBinary"] = rate
             uri = Ids(answers).uri("studies", "archive")
+            # The upload's change events renew the study's version for a while
+            # after the last upload: measure once they are all in.
+            wait_for_settled_version(server, Ids(answers).uri("studies", "shared-tags"))
             client = Client(server.http_port)
             found["first"] = client.timed_get(uri)[0]
             found["repeats"] = []
