@@ -22,6 +22,7 @@ from .http_rules.conditional import is_not_modified
 from .http_rules.dates import format_http_date, parse_orthanc_timestamp
 from .http_rules.etags import ANY, make_etag, parse_if_none_match
 from .images import UnsupportedQuality, convert_png, jpeg_quality
+from .orthanc_features import detect
 from .routes import (
     FAIL_EMPTY_404,
     FAIL_FRAME,
@@ -93,9 +94,13 @@ class Handler:
         self._versions = versions
         self._statistics = statistics
         self._flights: SingleFlight[Union[bytes, Answer]] = SingleFlight()
+        self._features = detect(api)
         # False until the changes made while the plugin was not running have
         # been accounted for: nothing is read from the store or answered 304.
         self.ready = False
+        # Orthanc's database, in every key: two Orthanc servers sharing a
+        # cache directory may hold different resources under the same id.
+        self.database = ""
 
     def handle(self, request: Request) -> Answer:
         """Answer one request as Orthanc would, from the cache where possible."""
@@ -251,6 +256,7 @@ class Handler:
                 sorted(metadata.items()),
                 token,
                 self._versions.epoch,
+                self.database,
             ]
         )
         digest = hashlib.sha1(fingerprint.encode("utf-8")).hexdigest()
@@ -367,8 +373,14 @@ class Handler:
 
     def _disposition(self, request: Request) -> Headers:
         kind = request.route.disposition
+        features = self._features
         if kind == "zip":
-            return [("Content-Disposition", 'filename="%s.zip"' % request.resource_id)]
+            default = request.resource_id + ".zip"
+            return _named(request, default, features.archive_filename_option)
+        if kind == "dicom" and features.file_named_by_instance:
+            if _query_value(request.query, "filename") == "":
+                return []  # Orthanc then sends no Content-Disposition at all
+            return _named(request, request.resource_id + ".dcm", True)
         if kind == "dicom":
             uuid = self._attachment_uuid(request.resource_id)
             return [("Content-Disposition", 'filename="%s.dcm"' % uuid)] if uuid else []
@@ -455,6 +467,13 @@ def _plain_media_type(route: Route) -> str:
     if route.content_type == RAW_FRAME:
         return "application/octet-stream"
     return route.content_type
+
+
+def _named(request: Request, default: str, option: bool) -> Headers:
+    # Orthanc takes the last "filename" as received, percent-escapes included.
+    chosen = _query_value(request.query, "filename") if option else None
+    name = default if chosen is None else chosen
+    return [("Content-Disposition", 'filename="%s"' % name)]
 
 
 def _tag_matched(headers: Mapping[str, str]) -> bool:

@@ -3,6 +3,9 @@
 Any trouble with the cache directory (missing, not writable, full, corrupted)
 turns a lookup into a miss and a write into a no-op: Orthanc answers uncached.
 One warning is logged when trouble starts and one line when it is over.
+
+Bodies are stored behind a small header that holds their length, so that a
+value file cut short on disk is a miss, never a truncated answer.
 """
 
 import contextlib
@@ -10,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable, Dict, Optional, TypeVar
+from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
 
 import diskcache
 
@@ -20,6 +23,59 @@ T = TypeVar("T")
 
 # After a failure to open the store, wait this long before trying again.
 REOPEN_DELAY = 5.0
+
+# Before each body: a marker and the body's length (8 bytes, big-endian).
+BODY_MARKER = b"ocp1"
+HEADER_SIZE = len(BODY_MARKER) + 8
+DATABASE_FILE = "cache.db"  # diskcache's SQLite file
+
+
+class _OwnerOnlyDisk(diskcache.Disk):  # type: ignore[misc]
+    """diskcache's file storage, with owner-only folders for value files.
+
+    diskcache creates the two levels of folders of a value file itself, with
+    the default mode, and the store directory too if it was removed: then it
+    would no longer be owner-only. Here the folders are made 0700, and a
+    removed store directory fails the write instead.
+    """
+
+    def filename(self, *args: Any, **kwargs: Any) -> Tuple[str, str]:
+        name, full_path = super().filename(*args, **kwargs)
+        folder = os.path.dirname(full_path)
+        for path in (os.path.dirname(folder), folder):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(path, 0o700)
+        return name, full_path
+
+
+class PerThread:
+    """Per-thread attributes keyed by the OS thread, for diskcache's connections.
+
+    diskcache keeps one SQLite connection per thread in a ``threading.local``.
+    Orthanc's HTTP threads enter Python afresh for each request, with a new
+    thread state, so a ``threading.local`` is empty every time and diskcache
+    would open a new connection per request (measured: 0.45 ms of a 0.9 ms
+    hit). The OS thread, and so its connection, lives on.
+    """
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_values", {})
+
+    def _mine(self) -> Dict[str, Any]:
+        values: Dict[int, Dict[str, Any]] = object.__getattribute__(self, "_values")
+        return values.setdefault(threading.get_ident(), {})
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._mine()[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._mine()[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        self._mine().pop(name, None)
 
 
 class Store:
@@ -33,6 +89,7 @@ class Store:
         self._lock = threading.Lock()
         self._failing = False
         self._next_open = 0.0
+        self._database: Optional[Tuple[int, int]] = None  # (device, inode)
 
     @property
     def healthy(self) -> bool:
@@ -42,13 +99,27 @@ class Store:
     def get(self, key: str) -> Optional[bytes]:
         """Return the stored body, or ``None`` on a miss or any trouble."""
         value = self._run("read", lambda cache: cache.get(key, retry=True))
-        return value if isinstance(value, bytes) else None
+        if not isinstance(value, bytes):
+            return None
+
+        body = _unframed(value)
+        if body is None:
+            # A value file cut short (or an entry of another format): never
+            # answer it; remove it so that the next answer is stored again.
+            logger.warning(
+                "cache entry damaged (%d bytes on disk), removed: %s", len(value), key
+            )
+            self._run("write", lambda cache: cache.delete(key, retry=True))
+        return body
 
     def set(self, key: str, body: bytes, tag: str) -> bool:
         """Store a body under ``key``, tagged with its resource id."""
+        framed = _framed(body)
         stored = self._run(
             "write",
-            lambda cache: cache.set(key, body, expire=self.expire, tag=tag, retry=True),
+            lambda cache: cache.set(
+                key, framed, expire=self.expire, tag=tag, retry=True
+            ),
         )
         return bool(stored)
 
@@ -69,6 +140,17 @@ class Store:
                 lambda cache: cache.set(key, value, expire=expire, tag=tag, retry=True),
             )
         )
+
+    def set_values(self, values: Dict[str, Any]) -> bool:
+        """Store several bookkeeping values in one transaction."""
+
+        def write_all(cache: diskcache.Cache) -> bool:
+            with cache.transact(retry=True):
+                for key, value in values.items():
+                    cache.set(key, value)
+            return True
+
+        return bool(self._run("write", write_all))
 
     def clear(self) -> int:
         """Remove every entry; return how many were removed."""
@@ -97,13 +179,24 @@ class Store:
         if cache is None:
             return None
         try:
+            self._check_database()
             result = operation(cache)
         except Exception as error:  # noqa: BLE001 - the cache fails open
             self._trouble("%s failed: %s" % (action, error))
             self._drop(cache)
             return None
-        self._recovered()
+        if action != "read":
+            # A read may still work on a store that cannot take writes (read
+            # only, full): only a write proves that the trouble is over.
+            self._recovered()
         return result
+
+    def _check_database(self) -> None:
+        # SQLite keeps using a database file that was removed or replaced
+        # under it: entries would go to a file nobody will ever open again.
+        found = os.stat(os.path.join(self.directory, DATABASE_FILE))
+        if (found.st_dev, found.st_ino) != self._database:
+            raise OSError("%s was removed or replaced" % DATABASE_FILE)
 
     def _open(self) -> Optional[diskcache.Cache]:
         cache = self._cache
@@ -113,7 +206,10 @@ class Store:
             if self._cache is not None or time.monotonic() < self._next_open:
                 return self._cache
             try:
-                self._cache = self._create()
+                cache = self._create()
+                found = os.stat(os.path.join(self.directory, DATABASE_FILE))
+                self._database = (found.st_dev, found.st_ino)
+                self._cache = cache
             except Exception as error:  # noqa: BLE001 - the cache fails open
                 self._next_open = time.monotonic() + REOPEN_DELAY
                 self._trouble("cannot open %s: %s" % (self.directory, error))
@@ -122,13 +218,16 @@ class Store:
     def _create(self) -> diskcache.Cache:
         # Owner-only: cached answers hold patient data.
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        return diskcache.Cache(
+        cache = diskcache.Cache(
             self.directory,
+            disk=_OwnerOnlyDisk,
             size_limit=self.size_limit,
             eviction_policy="least-recently-used",
             tag_index=True,
             disk_min_file_size=64 * 1024,
         )
+        cache._local = PerThread()  # one connection per OS thread: see PerThread
+        return cache
 
     def _drop(self, cache: diskcache.Cache) -> None:
         # A failed operation may mean the files were removed or corrupted:
@@ -149,3 +248,17 @@ class Store:
         if self._failing:
             self._failing = False
             logger.warning("cache store available again: %s", self.directory)
+
+
+def _framed(body: bytes) -> bytes:
+    return BODY_MARKER + len(body).to_bytes(8, "big") + body
+
+
+def _unframed(value: bytes) -> Optional[bytes]:
+    # A length check only: cheap on every hit, and it catches a cut file.
+    if not value.startswith(BODY_MARKER):
+        return None
+    length = int.from_bytes(value[len(BODY_MARKER) : HEADER_SIZE], "big")
+    if len(value) != HEADER_SIZE + length:
+        return None
+    return value[HEADER_SIZE:]

@@ -86,6 +86,7 @@ class FakeOrthanc:
         self.on_change: Optional[Callable[[int, int, str], None]] = None
         self.logs: list[tuple[str, str]] = []
         self.metrics: dict[str, float] = {}
+        self.global_properties: dict[int, str] = {}
 
     def set_json(self, uri: str, value: Any) -> None:
         self.answers[uri] = json.dumps(value).encode("utf-8")
@@ -112,6 +113,12 @@ class FakeOrthanc:
         if self.on_change is not None:
             raise OrthancException(-1, "only one on-change callback")
         self.on_change = callback
+
+    def GetGlobalProperty(self, key: int, default: str) -> str:
+        return self.global_properties.get(key, default)
+
+    def SetGlobalProperty(self, key: int, value: str) -> None:
+        self.global_properties[key] = value
 
     def SetMetricsValue(self, name: str, value: float, kind: int) -> None:
         self.metrics[name] = value
