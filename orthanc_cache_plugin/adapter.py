@@ -119,7 +119,7 @@ class CachePlugin:
         if answer.status == 200:
             output.AnswerBuffer(answer.body, answer.content_type)
         elif answer.body:
-            self._send_status(output, answer.status, answer.body)
+            self._send_status(output, answer.status, bytes(answer.body))
         else:
             output.SendHttpStatusCode(answer.status)
 

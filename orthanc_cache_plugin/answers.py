@@ -1,9 +1,12 @@
 """What the plugin answers, independent of how it is sent to Orthanc."""
 
 from dataclasses import dataclass, field
-from typing import List, Tuple
+from typing import List, Tuple, Union
 
 Headers = List[Tuple[str, str]]
+
+# A body as stored: a view into what was read from disk, not a copy of it.
+Body = Union[bytes, memoryview]
 
 
 @dataclass
@@ -15,7 +18,7 @@ class Answer:
     """
 
     status: int
-    body: bytes = b""
+    body: Body = b""
     content_type: str = ""
     headers: Headers = field(default_factory=list)
     allowed: str = ""

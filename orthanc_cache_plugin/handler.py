@@ -14,7 +14,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from . import json_variants
 from . import orthanc_errors as errors
-from .answers import Answer, Headers
+from .answers import Answer, Body, Headers
 from .config import Settings
 from .http_rules import freshness
 from .http_rules.accept import PNG, UnreadableAccept, choose_image_format
@@ -93,7 +93,7 @@ class Handler:
         self._store = store
         self._versions = versions
         self._statistics = statistics
-        self._flights: SingleFlight[Union[bytes, Answer]] = SingleFlight()
+        self._flights: SingleFlight[Union[Body, Answer]] = SingleFlight()
         self._features = detect(api)
         # False until the changes made while the plugin was not running have
         # been accounted for: nothing is read from the store or answered 304.
@@ -147,7 +147,7 @@ class Handler:
         self,
         request: Request,
         variant: str,
-        full_body: bytes,
+        full_body: Body,
         metadata: Mapping[str, str],
         generation: Tuple[str, float],
     ) -> None:
@@ -157,7 +157,7 @@ class Handler:
         version = self._version(derived_request, metadata, generation)
         if isinstance(version, Answer) or self._store.contains(version.key):
             return
-        derived = json_variants.derive(request.route.name, full_body, variant)
+        derived = json_variants.derive(request.route.name, bytes(full_body), variant)
         if derived is None:
             self._get(derived_request)
         elif self._store.set(version.key, derived, request.resource_id):
@@ -295,7 +295,7 @@ class Handler:
     def _unless_undecodable(self, request: Request, status: int) -> Answer:
         return Answer(self._frame_failure(request) or status)
 
-    def _body(self, request: Request, version: Version) -> "bytes | Answer":
+    def _body(self, request: Request, version: Version) -> "Body | Answer":
         if self._stored(request.route) and self.ready:
             body = self._store.get(version.key)
             if body is not None:
@@ -311,7 +311,7 @@ class Handler:
             logger.info("shared %s", request.target)
         return result
 
-    def _miss(self, request: Request, version: Version) -> "bytes | Answer":
+    def _miss(self, request: Request, version: Version) -> "Body | Answer":
         self._statistics.count("misses")
         logger.info("miss %s", request.target)
         computed = self._compute(request, version.media_type)

@@ -24,6 +24,10 @@ T = TypeVar("T")
 # After a failure to open the store, wait this long before trying again.
 REOPEN_DELAY = 5.0
 
+# A hit on an entry stored longer ago than this stores it again (see _refresh):
+# least-recently-used eviction, to the hour, with no write on most hits.
+REFRESH = 3600.0
+
 # Before each body: a marker and the body's length (8 bytes, big-endian).
 BODY_MARKER = b"ocp1"
 HEADER_SIZE = len(BODY_MARKER) + 8
@@ -96,11 +100,17 @@ class Store:
         """Whether the last operation on the store succeeded."""
         return not self._failing
 
-    def get(self, key: str) -> Optional[bytes]:
+    def get(self, key: str) -> Optional[memoryview]:
         """Return the stored body, or ``None`` on a miss or any trouble."""
-        value = self._run("read", lambda cache: cache.get(key, retry=True))
+        found = self._run(
+            "read",
+            lambda cache: cache.get(key, expire_time=True, tag=True, retry=True),
+        )
+        value, expire_time, tag = found if found else (None, None, None)
         if not isinstance(value, bytes):
             return None
+        if expire_time and expire_time - self.expire < time.time() - REFRESH:
+            self._refresh(key, value, tag)
 
         body = _unframed(value)
         if body is None:
@@ -111,6 +121,17 @@ class Store:
             )
             self._run("write", lambda cache: cache.delete(key, retry=True))
         return body
+
+    def _refresh(self, key: str, value: bytes, tag: Optional[str]) -> None:
+        # Eviction goes by the time an entry was stored: storing a used entry
+        # again (at most once per REFRESH) makes that least recently used,
+        # without a write on every hit.
+        self._run(
+            "write",
+            lambda cache: cache.set(
+                key, value, expire=self.expire, tag=tag, retry=True
+            ),
+        )
 
     def set(self, key: str, body: bytes, tag: str) -> bool:
         """Store a body under ``key``, tagged with its resource id."""
@@ -222,7 +243,7 @@ class Store:
             self.directory,
             disk=_OwnerOnlyDisk,
             size_limit=self.size_limit,
-            eviction_policy="least-recently-used",
+            eviction_policy="least-recently-stored",  # see _refresh
             tag_index=True,
             disk_min_file_size=64 * 1024,
         )
@@ -254,11 +275,12 @@ def _framed(body: bytes) -> bytes:
     return BODY_MARKER + len(body).to_bytes(8, "big") + body
 
 
-def _unframed(value: bytes) -> Optional[bytes]:
-    # A length check only: cheap on every hit, and it catches a cut file.
+def _unframed(value: bytes) -> Optional[memoryview]:
+    # A length check only: cheap on every hit, and it catches a cut file. The
+    # body is a view into the value, not a copy (12 MB for instances-tags).
     if not value.startswith(BODY_MARKER):
         return None
     length = int.from_bytes(value[len(BODY_MARKER) : HEADER_SIZE], "big")
     if len(value) != HEADER_SIZE + length:
         return None
-    return value[HEADER_SIZE:]
+    return memoryview(value)[HEADER_SIZE:]
