@@ -476,7 +476,8 @@ def test_no_request_chooses_where_anything_is_written(
     script.run(count=len(script.uris))
     outside = {
         folder: _files_under(folder)
-        for folder in (tmp_path, server.workdir, Path("/tmp"))
+        # Not all of /tmp: other programs write there while this runs.
+        for folder in (tmp_path, server.workdir)
     }
     outside_cache = _files_under(tmp_path) - {
         str(Path("cache") / name) for name in _files_under(directory)
