@@ -6,6 +6,7 @@ they are never skipped, so a machine that cannot run them cannot pass.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
@@ -17,6 +18,12 @@ from tests.support.dicom_data import (
     sample_files,
 )
 from tests.support.netns import NetworkIsolationError, isolate_network
+from tests.support.orthanc_runtime import (
+    RuntimeSetupError,
+    chroot_runtime,
+    chroot_selected,
+    default_shared_folders,
+)
 from tests.support.orthanc_server import (
     REPO_ROOT,
     MakeOrthanc,
@@ -31,6 +38,29 @@ EXAMPLE_SCRIPT = REPO_ROOT / "example.py"
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session", autouse=True)
+def orthanc_chroot_mounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """With ORTHANC_RUNTIME=debian13, share the repo and temp dirs with the chroot.
+
+    Done first, while the test process has no threads yet (a mount namespace
+    needs that); undone at the end of the session, whatever happened. A chroot
+    that is missing or cannot be prepared is reported by the tests that start
+    Orthanc (``OrthancServer.start`` tries again and fails with the cause).
+    """
+    if not chroot_selected():
+        yield
+        return
+    runtime = chroot_runtime()
+    basetemp = tmp_path_factory.getbasetemp()
+    if runtime.check(need_python_plugin=True) is None:
+        with contextlib.suppress(RuntimeSetupError):
+            runtime.prepare([*default_shared_folders(REPO_ROOT), basetemp])
+    try:
+        yield
+    finally:
+        runtime.release()
 
 
 @pytest.fixture(scope="session")

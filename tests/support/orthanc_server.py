@@ -22,6 +22,13 @@ from types import TracebackType
 from typing import Any, Callable, Mapping, Optional, Union
 
 from tests.support.netns import isolate_network
+from tests.support.orthanc_runtime import (
+    RuntimeSetupError,
+    chroot_runtime,
+    chroot_selected,
+    default_shared_folders,
+    unknown_runtime,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ORTHANC_BINARY = "Orthanc"
@@ -92,6 +99,13 @@ def free_port() -> int:
 
 def check_installation(need_python_plugin: bool) -> Optional[str]:
     """Return why Orthanc cannot run here, or None when it can."""
+    # ORTHANC_RUNTIME=debian13: Debian 13's Orthanc in a chroot (orthanc_runtime).
+    problem = unknown_runtime()
+    if problem is not None:
+        return problem
+    if chroot_selected():
+        return chroot_runtime().check(need_python_plugin)
+
     if shutil.which(ORTHANC_BINARY) is None:
         return "the Orthanc binary is not on PATH (run scripts/setup.sh)"
     if need_python_plugin and not PYTHON_PLUGIN.is_file():
@@ -190,6 +204,8 @@ class OrthancServer:
         if self.isolate:
             # Orthanc listens on every interface: keep it on a loopback-only net.
             isolate_network()
+        if chroot_selected():
+            self._prepare_chroot()
 
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(json.dumps(self.config(), indent=2))
@@ -198,8 +214,19 @@ class OrthancServer:
 
         self._wait_until_ready()
 
+    def _prepare_chroot(self) -> None:
+        # The chroot's Orthanc needs this server's folder at the same path.
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        shared = [*default_shared_folders(REPO_ROOT), self.workdir]
+        try:
+            chroot_runtime().prepare(shared)
+        except RuntimeSetupError as error:
+            raise OrthancError(f"Debian 13 chroot not prepared: {error}") from None
+
     def _spawn(self) -> subprocess.Popen[bytes]:
         command = [ORTHANC_BINARY, "--verbose", str(self.config_path)]
+        if chroot_selected():
+            command[:1] = chroot_runtime().command(self.workdir)
         with open(self.log_path, "ab") as log:
             return subprocess.Popen(
                 command,
