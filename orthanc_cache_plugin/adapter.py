@@ -53,7 +53,10 @@ class CachePlugin:
         self.settings = settings
         self.statistics = Statistics()
         self.store = Store(
-            settings.directory, settings.maximum_size, settings.expiration
+            settings.directory,
+            settings.maximum_size,
+            settings.expiration,
+            settings.memory_size,
         )
         self.versions = Versions(self.store, self._lookup_json)
         self.handler = Handler(

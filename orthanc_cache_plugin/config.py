@@ -18,6 +18,7 @@ DEFAULTS: Dict[str, Any] = {
     "Directory": "/var/lib/orthanc/cache",
     "MaximumSize": 1024,  # MB
     "Expiration": 604800,  # seconds an entry stays on disk
+    "MemorySize": 64,  # MB of recently used bodies also kept in memory; 0: none
     "CacheControl": "auto",  # "auto" or a literal Cache-Control for every route
     "MaxAge": 604800,  # seconds of freshness for instance content (auto policy)
     "Visibility": "auto",  # "auto", "public" or "private"
@@ -29,7 +30,7 @@ DEFAULTS: Dict[str, Any] = {
 }
 
 _POSITIVE = ("MaximumSize", "Expiration", "WarmUpQueueSize", "MaximumEntrySize")
-_NON_NEGATIVE = ("MaxAge",)
+_NON_NEGATIVE = ("MaxAge", "MemorySize")
 _CHOICES = {"Visibility": ("auto", "public", "private")}
 
 
@@ -45,6 +46,7 @@ class Settings:
     directory: str
     maximum_size: int
     expiration: int
+    memory_size: int
     cache_control: str
     max_age: int
     visibility: str
@@ -136,6 +138,7 @@ def _settings_from(options: Mapping[str, Any], authentication: bool) -> Settings
         directory=options["Directory"],
         maximum_size=options["MaximumSize"],
         expiration=options["Expiration"],
+        memory_size=options["MemorySize"],
         cache_control=options["CacheControl"].strip(),
         max_age=options["MaxAge"],
         visibility=options["Visibility"],

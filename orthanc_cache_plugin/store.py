@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
 
 import diskcache
@@ -23,6 +24,9 @@ T = TypeVar("T")
 
 # After a failure to open the store, wait this long before trying again.
 REOPEN_DELAY = 5.0
+
+# How often the database file is checked for removal or replacement.
+CHECK_PERIOD = 1.0
 
 # A hit on an entry stored longer ago than this stores it again (see _refresh):
 # least-recently-used eviction, to the hour, with no write on most hits.
@@ -82,10 +86,61 @@ class PerThread:
         self._mine().pop(name, None)
 
 
+class MemoryLayer:
+    """The most recently used bodies, kept in memory too, bounded in bytes.
+
+    A hit from memory makes no SQLite call and no file read: each of those
+    releases the GIL, and with several clients every release is a wait to get
+    it back. Keys hold the version, so memory never holds a stale answer.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._entries: OrderedDict[str, Tuple[memoryview, str]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Optional[memoryview]:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                return None
+            self._entries.move_to_end(key)
+            return found[0]
+
+    def put(self, key: str, body: memoryview, tag: str) -> None:
+        # One entry may take a quarter of the space, no more.
+        if len(body) * 4 > self._limit:
+            return
+        with self._lock:
+            self._drop(key)
+            self._entries[key] = (body, tag)
+            self._size += len(body)
+            while self._size > self._limit:
+                self._drop(next(iter(self._entries)))
+
+    def evict(self, tag: str) -> None:
+        with self._lock:
+            for key in [k for k, (_, t) in self._entries.items() if t == tag]:
+                self._drop(key)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._size = 0
+
+    def _drop(self, key: str) -> None:
+        found = self._entries.pop(key, None)
+        if found is not None:
+            self._size -= len(found[0])
+
+
 class Store:
     """A diskcache store opened once per process: LRU eviction, size limit, expiry."""
 
-    def __init__(self, directory: str, size_limit_mb: int, expire: int) -> None:
+    def __init__(
+        self, directory: str, size_limit_mb: int, expire: int, memory_mb: int = 0
+    ) -> None:
         self.directory = directory
         self.size_limit = size_limit_mb * 1024 * 1024
         self.expire = expire
@@ -94,6 +149,8 @@ class Store:
         self._failing = False
         self._next_open = 0.0
         self._database: Optional[Tuple[int, int]] = None  # (device, inode)
+        self._checked = 0.0
+        self._memory = MemoryLayer(memory_mb * 1024 * 1024) if memory_mb else None
 
     @property
     def healthy(self) -> bool:
@@ -102,6 +159,10 @@ class Store:
 
     def get(self, key: str) -> Optional[memoryview]:
         """Return the stored body, or ``None`` on a miss or any trouble."""
+        if self._memory is not None:
+            remembered = self._memory.get(key)
+            if remembered is not None:
+                return remembered
         found = self._run(
             "read",
             lambda cache: cache.get(key, expire_time=True, tag=True, retry=True),
@@ -111,6 +172,10 @@ class Store:
             return None
         if expire_time and expire_time - self.expire < time.time() - REFRESH:
             self._refresh(key, value, tag)
+        if self._memory is not None and tag is not None:
+            body = _unframed(value)
+            if body is not None:
+                self._memory.put(key, body, tag)
 
         body = _unframed(value)
         if body is None:
@@ -136,6 +201,8 @@ class Store:
     def set(self, key: str, body: bytes, tag: str) -> bool:
         """Store a body under ``key``, tagged with its resource id."""
         framed = _framed(body)
+        if self._memory is not None:
+            self._memory.put(key, memoryview(framed)[HEADER_SIZE:], tag)
         stored = self._run(
             "write",
             lambda cache: cache.set(
@@ -175,10 +242,14 @@ class Store:
 
     def clear(self) -> int:
         """Remove every entry; return how many were removed."""
+        if self._memory is not None:
+            self._memory.clear()
         return int(self._run("clear", lambda cache: cache.clear(retry=True)) or 0)
 
     def evict(self, tag: str) -> int:
         """Remove the entries of one resource; return how many were removed."""
+        if self._memory is not None:
+            self._memory.evict(tag)
         return int(self._run("evict", lambda cache: cache.evict(tag, retry=True)) or 0)
 
     def usage(self) -> Dict[str, int]:
@@ -215,6 +286,11 @@ class Store:
     def _check_database(self) -> None:
         # SQLite keeps using a database file that was removed or replaced
         # under it: entries would go to a file nobody will ever open again.
+        # Once a second: a stat releases the GIL, which costs under load.
+        now = time.monotonic()
+        if now - self._checked < CHECK_PERIOD:
+            return
+        self._checked = now
         found = os.stat(os.path.join(self.directory, DATABASE_FILE))
         if (found.st_dev, found.st_ino) != self._database:
             raise OSError("%s was removed or replaced" % DATABASE_FILE)

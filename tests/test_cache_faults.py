@@ -107,7 +107,8 @@ def _scripted(
         tmp_path / "data", slices, rows=size, cols=size, seed=seed
     )
     plain = make_orthanc()
-    section = {"Directory": str(directory), "WarmUp": False}
+    # MemorySize 0: these tests are about the disk store, which memory would hide.
+    section = {"Directory": str(directory), "WarmUp": False, "MemorySize": 0}
     section.update(options)
     cached = make_orthanc(cached=True, CachePlugin=section)
     study, instances = _upload(plain, files)
@@ -348,7 +349,8 @@ def test_two_servers_on_one_directory_each_answer_their_own_data(
     script = _scripted(make_orthanc, tmp_path, seed=606, directory=shared)
     first = script.cached
     second = make_orthanc(
-        cached=True, CachePlugin={"Directory": str(shared), "WarmUp": False}
+        cached=True,
+        CachePlugin={"Directory": str(shared), "WarmUp": False, "MemorySize": 0},
     )
     files = sorted((tmp_path / "data").glob("*.dcm"))
     _, instances = _upload(second, files)
@@ -407,7 +409,8 @@ def test_entries_of_another_orthanc_database_are_never_used(
     ]
     servers = [
         make_orthanc(
-            cached=True, CachePlugin={"Directory": str(shared), "WarmUp": False}
+            cached=True,
+            CachePlugin={"Directory": str(shared), "WarmUp": False, "MemorySize": 0},
         )
         for _ in files
     ]

@@ -34,6 +34,7 @@ def test_defaults_without_a_section() -> None:
         directory="/var/lib/orthanc/cache",
         maximum_size=1024,
         expiration=604800,
+        memory_size=64,
         cache_control="auto",
         max_age=604800,
         visibility="auto",

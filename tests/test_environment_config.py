@@ -18,6 +18,7 @@ NON_DEFAULTS = {
     "Directory": "/srv/cache",
     "MaximumSize": "4096",
     "Expiration": "3600",
+    "MemorySize": "0",
     "CacheControl": "max-age=604800, s-maxage=604800, public",
     "MaxAge": "60",
     "Visibility": "private",

@@ -100,7 +100,7 @@ def test_unknown_study_gets_orthancs_404_through_the_old_signature(
 def test_unusable_store_answers_uncached(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    api, plugin = _plugin(tmp_path, Directory=str(blocker / "cache"))
+    api, plugin = _plugin(tmp_path, Directory=str(blocker / "cache"), MemorySize=0)
 
     answers = [_get(plugin) for _ in range(3)]
 
@@ -153,3 +153,17 @@ def test_plugin_fault_is_answered_without_the_cache(
 
     assert answer.status == 200
     assert answer.content_type == "application/json; charset=utf-8"
+
+
+@pytest.mark.parametrize(("memory", "computed"), [(1, 1), (0, 4)])
+def test_memory_layer_answers_hits_without_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory: int, computed: int
+) -> None:
+    api, plugin = _plugin(tmp_path, MemorySize=memory)
+    _get(plugin)
+    monkeypatch.setattr(plugin.store, "_run", lambda *_: None)  # no disk at all
+
+    answers = [_get(plugin) for _ in range(3)]
+
+    assert [answer.status for answer in answers] == [200, 200, 200]
+    assert _body_calls(api) == computed
