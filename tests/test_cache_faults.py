@@ -23,6 +23,7 @@ from typing import Iterator, Optional
 import pydicom
 import pytest
 
+from orthanc_cache_plugin.store import CHECK_PERIOD
 from tests.support.dicom_data import generate_ct_study
 from tests.support.orthanc_server import MakeOrthanc, OrthancServer, Response
 from tests.support.plugin_log import decisions, wait_for_settled_version
@@ -186,6 +187,7 @@ def test_missing_directory_is_created_owner_only_and_a_deleted_one_comes_back(
     created_mode = directory.stat().st_mode & 0o777
     hits_before = _hits(server, script.uris[0])
     shutil.rmtree(directory)
+    time.sleep(CHECK_PERIOD + 0.1)  # the store looks at its file once a second
     during = script.run()
     recovered = _wait_for_hit(server, script.uris[0])
     script.run()
@@ -286,11 +288,14 @@ def test_sqlite_file_damaged_while_running_is_a_miss_with_one_warning(
 
     script.run()
     if damage == "garbled":
-        # In place: SQLite keeps its open file, now full of garbage.
+        # In place: SQLite keeps its open file, now full of garbage. Pages it
+        # holds in memory still answer; a new entry makes it read the file.
         with open(database, "r+b") as target:
             target.write(os.urandom(database.stat().st_size))
+        server.request("GET", script.uris[0] + "?short")
     else:
         database.unlink()
+    time.sleep(CHECK_PERIOD + 0.1)  # the store looks at its file once a second
     during = script.run()
     if damage == "garbled":
         # The operator removes what cannot be read: the fault is gone.
