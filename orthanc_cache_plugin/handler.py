@@ -8,7 +8,9 @@ import hashlib
 import json
 import logging
 import math
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
@@ -41,6 +43,7 @@ from .versions import Versions
 logger = logging.getLogger(__name__)
 
 KEY_FORMAT = 1  # bump when the meaning of a stored entry changes
+ANSWERED_ENTRIES = 100_000
 
 # Orthanc's error codes that make its image routes answer 404, not 415.
 _NO_SUCH_FRAME = (errors.PARAMETER_OUT_OF_RANGE, errors.UNKNOWN_RESOURCE)
@@ -94,6 +97,10 @@ class Handler:
         self._versions = versions
         self._statistics = statistics
         self._flights: SingleFlight[Union[Body, Answer]] = SingleFlight()
+        # Versions answered 200 but not stored: evidence for a 304 to "*" or
+        # a date (RFC 9110 15.4.5). In memory: a write per answer costs more
+        # than the route (a restart only forgets the evidence).
+        self._answered = BoundedSet(ANSWERED_ENTRIES)
         self._features = detect(api)
         # False until the changes made while the plugin was not running have
         # been accounted for: nothing is read from the store or answered 304.
@@ -199,9 +206,7 @@ class Handler:
         return Answer(304, headers=headers)
 
     def _known(self, version: Version) -> bool:
-        return self._store.contains(version.key) or bool(
-            self._store.get_value("ok:" + version.key)
-        )
+        return version.key in self._answered or self._store.contains(version.key)
 
     def _lookup_metadata(self, request: Request) -> "Dict[str, str] | Answer":
         # One lookup per request: it checks that the resource exists and gives
@@ -319,9 +324,9 @@ class Handler:
             return computed
 
         if not self._stored(request.route):
-            self._store.set_value("ok:" + version.key, True, request.resource_id)
+            self._answered.add(version.key)
         elif len(computed) > self._settings.maximum_entry_size * 1024 * 1024:
-            self._store.set_value("ok:" + version.key, True, request.resource_id)
+            self._answered.add(version.key)
             logger.info(
                 "bypass %s: %d bytes is over MaximumEntrySize",
                 request.uri,
@@ -458,6 +463,25 @@ class Handler:
         except Exception as error:  # noqa: BLE001 - its code is the answer
             return 404 if errors.error_code(error) in _NO_SUCH_FRAME else 415
         return None
+
+
+class BoundedSet:
+    """A set that forgets its oldest members beyond a size."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._members: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, member: str) -> None:
+        with self._lock:
+            self._members[member] = None
+            self._members.move_to_end(member)
+            while len(self._members) > self._size:
+                self._members.popitem(last=False)
+
+    def __contains__(self, member: object) -> bool:
+        return member in self._members
 
 
 def _plain_media_type(route: Route) -> str:
