@@ -7,17 +7,10 @@ the foreground (``daemon off;``) and listens on one loopback port only.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
-import time
 from pathlib import Path
-from types import TracebackType
-from typing import Optional
 
-from tests.support.orthanc_server import free_port, http_request
-
-NGINX_BINARY = "nginx"
-START_TIMEOUT = 10.0
+from tests.support.nginx_server import NginxServer
 
 CONFIG = """\
 daemon off;
@@ -51,77 +44,20 @@ http {{
 """
 
 
-class NginxCache:
+class NginxCache(NginxServer):
     """An nginx process caching every 200 of one upstream for 10 minutes."""
 
+    ready_path = "/system"  # through to plain Orthanc
+
     def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.port = free_port()
-        self.folder = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
-        self.process: Optional[subprocess.Popen[bytes]] = None
+        super().__init__(upstream_port, Path(tempfile.mkdtemp(prefix="bench-nginx-")))
 
-    @property
-    def config_path(self) -> Path:
-        return self.folder / "nginx.conf"
-
-    def start(self) -> None:
-        """Write the configuration, check it, start nginx and wait for its port.
-
-        :raises RuntimeError: nginx is missing, refuses the configuration or
-            does not answer in time.
-        """
-        if shutil.which(NGINX_BINARY) is None:
-            raise RuntimeError("nginx is not installed (run scripts/bench.sh)")
-        self.config_path.write_text(
-            CONFIG.format(
-                folder=self.folder, port=self.port, upstream=self.upstream_port
-            )
+    def config(self) -> str:
+        return CONFIG.format(
+            folder=self.folder, port=self.port, upstream=self.orthanc_port
         )
-        command = [NGINX_BINARY, "-p", str(self.folder), "-c", str(self.config_path)]
-        subprocess.run([*command, "-t", "-q"], check=True)
-
-        with open(self.folder / "stdout.log", "wb") as log:
-            self.process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-            )
-        self._wait_until_ready()
-
-    def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError("nginx exited: %s" % self.error_log())
-            try:
-                http_request("127.0.0.1", self.port, "GET", "/system", timeout=5)
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("nginx not ready in %s s" % START_TIMEOUT)
-
-    def error_log(self) -> str:
-        path = self.folder / "error.log"
-        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
     def stop(self) -> None:
-        """Stop nginx (SIGTERM: fast shutdown) and remove its folder."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
+        """Stop nginx and remove its folder."""
+        super().stop()
         shutil.rmtree(self.folder, ignore_errors=True)
-
-    def __enter__(self) -> NginxCache:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[type[BaseException]],
-        exc: Optional[BaseException],
-        traceback: Optional[TracebackType],
-    ) -> None:
-        self.stop()

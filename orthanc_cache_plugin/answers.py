@@ -22,10 +22,3 @@ class Answer:
     content_type: str = ""
     headers: Headers = field(default_factory=list)
     allowed: str = ""
-
-    def header(self, name: str) -> str:
-        """The first value of a header, or an empty string."""
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return ""

@@ -32,6 +32,7 @@ from .routes import (
     JSON,
     RAW_FRAME,
     RAW_FRAME_TYPES,
+    ROUTES,
     ZIP,
     Route,
 )
@@ -96,6 +97,8 @@ class Handler:
         self._store = store
         self._versions = versions
         self._statistics = statistics
+        # Settled at start-up, not worked out again on every answer.
+        self._policies = {route.name: self._cache_control(route) for route in ROUTES}
         self._flights: SingleFlight[Union[Body, Answer]] = SingleFlight()
         # Versions answered 200 but not stored: evidence for a 304 to "*" or
         # a date (RFC 9110 15.4.5). In memory: a write per answer costs more
@@ -225,9 +228,8 @@ class Handler:
         # on some routes (/patients/{study id}/shared-tags answers): let its
         # own route answer, uncached. Its image routes answer an unknown
         # instance with an empty 404.
-        uri = request.uri + ("?" + request.query if request.query else "")
         try:
-            body = bytes(self._api.RestApiGet(uri))
+            body = bytes(self._api.RestApiGet(request.target))
         except Exception as error:  # noqa: BLE001 - answered as Orthanc would
             if request.route.content_type == IMAGE:
                 return self._counted(
@@ -341,9 +343,8 @@ class Handler:
         return route.stored or (self._settings.store_binary and route.binary_storable)
 
     def _compute(self, request: Request, media_type: str) -> "bytes | Answer":
-        uri = request.uri + ("?" + request.query if request.query else "")
         try:
-            body = bytes(self._api.RestApiGet(uri))
+            body = bytes(self._api.RestApiGet(request.target))
         except Exception as error:  # noqa: BLE001 - answered as Orthanc would
             return self._failure(error, request)
 
@@ -356,8 +357,7 @@ class Handler:
 
     def _caching_headers(self, route: Route, version: Version) -> Headers:
         now = time.time()
-        policy = self._cache_control(route)
-        lifetime = freshness.freshness_lifetime(policy)
+        policy, lifetime = self._policies[route.name]
         headers = [
             ("Date", format_http_date(now)),
             ("Last-Modified", format_http_date(min(version.last_modified, now))),
@@ -369,12 +369,14 @@ class Handler:
             headers.append(("Vary", "Accept"))
         return headers
 
-    def _cache_control(self, route: Route) -> str:
-        if self._settings.cache_control != "auto":
-            return self._settings.cache_control
-        return freshness.cache_control(
-            route.mutable, self._settings.max_age, self._settings.private
-        )
+    def _cache_control(self, route: Route) -> Tuple[str, int]:
+        """The route's ``Cache-Control`` and its freshness lifetime."""
+        policy = self._settings.cache_control
+        if policy == "auto":
+            policy = freshness.cache_control(
+                route.mutable, self._settings.max_age, self._settings.private
+            )
+        return policy, freshness.freshness_lifetime(policy)
 
     def _disposition(self, request: Request) -> Headers:
         kind = request.route.disposition

@@ -177,10 +177,3 @@ class Versions:
     def _load_epoch(self) -> str:
         epoch = self._store.get_value("epoch")
         return epoch if isinstance(epoch, str) else ""
-
-    def forget_memory(self) -> Dict[str, Tuple[str, float]]:
-        """Drop the in-memory copy (tests and purges); return what it held."""
-        with self._lock:
-            held = dict(self._memory)
-            self._memory.clear()
-        return held

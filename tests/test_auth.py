@@ -14,14 +14,13 @@ from typing import Any, Mapping, Optional
 
 from orthanc_cache_plugin.routes import ROUTES
 from tests.support.orthanc_server import MakeOrthanc, OrthancServer
-from tests.support.plugin_log import decisions
+from tests.support.plugin_log import decisions, wait_for_log
 from tests.support.study_routes import (
     Study,
     basic_auth,
     expected_status,
     synthetic_ct_files,
     upload,
-    wait_for_log,
 )
 
 ALICE = basic_auth("alice", "secret")

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import io
-import re
 import threading
-import time
 import zipfile
 from pathlib import Path
 
 from tests.support.dicom_data import generate_ct_study
 from tests.support.orthanc_server import MakeOrthanc, OrthancServer, Response
+from tests.support.plugin_log import decisions, wait_for_settled_version
 
 
 def _study(server: OrthancServer, tmp_path: Path, seed: int) -> tuple[str, str]:
     files = generate_ct_study(tmp_path, slices=4, rows=32, cols=32, seed=seed)
     answers = [server.upload(path) for path in files]
     return str(answers[0]["ParentStudy"]), str(answers[0]["ID"])
-
-
-def _count(server: OrthancServer, word: str, uri: str) -> int:
-    pattern = r"cache-plugin: %s %s\n" % (word, re.escape(uri))
-    return len(re.findall(pattern, server.log_text()))
 
 
 def _members(answer: Response) -> dict[str, bytes]:
@@ -38,15 +32,15 @@ def test_archive_is_stored_only_when_binary_storage_is_on(
     _study(on, tmp_path / "on", seed=401)
     uri = "/studies/%s/archive" % study
     for server in (off, on):
-        _wait_for_settled_study(server, study)
+        wait_for_settled_version(server, "/studies/%s/shared-tags" % study)
 
     off_answers = [off.request("GET", uri) for _ in range(2)]
     on_answers = [on.request("GET", uri) for _ in range(2)]
 
-    assert _count(off, "stored", uri) == 0
-    assert _count(off, "miss", uri) == 2
-    assert _count(on, "miss", uri) == 1
-    assert _count(on, "hit", uri) == 1
+    assert decisions(off, "stored", uri) == 0
+    assert decisions(off, "miss", uri) == 2
+    assert decisions(on, "miss", uri) == 1
+    assert decisions(on, "hit", uri) == 1
     assert on_answers[0].body == on_answers[1].body
     assert _members(on_answers[1]) == _members(off_answers[0])
     for answer in on_answers:
@@ -66,13 +60,13 @@ def test_answer_over_the_entry_size_cap_is_not_stored(
     answers = [server.upload(path) for path in files]
     study = answers[0]["ParentStudy"]
     uri = "/studies/%s/archive" % study
-    _wait_for_settled_study(server, study)
+    wait_for_settled_version(server, "/studies/%s/shared-tags" % study)
 
     archives = [server.request("GET", uri) for _ in range(2)]
 
     assert [archive.status for archive in archives] == [200, 200]
     assert len(archives[0].body) > 1024 * 1024
-    assert _count(server, "miss", uri) == 2
+    assert decisions(server, "miss", uri) == 2
     assert "over MaximumEntrySize" in server.log_text()
 
 
@@ -82,7 +76,7 @@ def test_sixteen_concurrent_first_requests_compute_once(
     server = make_orthanc(cached=True, CachePlugin={"WarmUp": False})
     study, _ = _study(server, tmp_path, seed=403)
     uri = "/studies/%s/instances-tags" % study
-    _wait_for_settled_study(server, study)
+    wait_for_settled_version(server, "/studies/%s/shared-tags" % study)
     gate = threading.Barrier(16)
     answers: list[Response] = []
 
@@ -98,17 +92,5 @@ def test_sixteen_concurrent_first_requests_compute_once(
 
     assert [answer.status for answer in answers] == [200] * 16
     assert len({answer.body for answer in answers}) == 1
-    assert _count(server, "miss", uri) == 1
-    assert _count(server, "hit", uri) + _count(server, "shared", uri) == 15
-
-
-def _wait_for_settled_study(server: OrthancServer, study: str) -> None:
-    # The upload's change events give the study new versions for a moment.
-    uri = "/studies/%s/shared-tags" % study
-    tags = [server.request("GET", uri).header("ETag")]
-    for _ in range(50):
-        time.sleep(0.2)
-        tags.append(server.request("GET", uri).header("ETag"))
-        if tags[-1] == tags[-2]:
-            return
-    raise AssertionError("the version of %s never settled: %s" % (study, tags))
+    assert decisions(server, "miss", uri) == 1
+    assert decisions(server, "hit", uri) + decisions(server, "shared", uri) == 15

@@ -10,7 +10,7 @@ import pytest
 from orthanc_cache_plugin.json_variants import derive, styled_json
 from tests.support.dicom_data import generate_ct_study
 from tests.support.orthanc_server import MakeOrthanc, OrthancServer
-from tests.support.plugin_log import decisions
+from tests.support.plugin_log import decisions, wait_for_log
 
 ROUTES_BY_LEVEL = {
     "studies": ("instances-tags", "shared-tags"),
@@ -69,7 +69,7 @@ def test_warm_up_stores_variants_from_one_full_answer(
     files = generate_ct_study(tmp_path, slices=4, rows=16, cols=16, seed=601)
     answers = [server.upload(path) for path in files]
     study = answers[0]["ParentStudy"]
-    _wait_for(server, "warmed studies %s" % study)
+    wait_for_log(server, "warmed studies %s" % study)
 
     for spec in routes:
         uri = "/studies/%s/%s" % (study, spec)
@@ -81,13 +81,3 @@ def test_warm_up_stores_variants_from_one_full_answer(
     assert decisions(server, "miss", full_uri) == 1
     assert decisions(server, "miss", full_uri + "?short") == 0
     assert "stored %s?short (derived)" % full_uri in server.log_text()
-
-
-def _wait_for(server: OrthancServer, text: str) -> None:
-    import time
-
-    for _ in range(300):
-        if text in server.log_text():
-            return
-        time.sleep(0.1)
-    raise AssertionError("no %r in the log" % text)

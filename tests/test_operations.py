@@ -17,10 +17,6 @@ def _study(server: OrthancServer, tmp_path: Path, seed: int) -> str:
     return str(answers[0]["ParentStudy"])
 
 
-def _misses(server: OrthancServer, uri: str) -> int:
-    return decisions(server, "miss", uri)
-
-
 def test_statistics_count_decisions_and_show_in_metrics(
     make_orthanc: MakeOrthanc, tmp_path: Path
 ) -> None:
@@ -52,7 +48,7 @@ def test_purge_of_one_resource_and_of_everything(
     study = _study(server, tmp_path, seed=502)
     uri = "/studies/%s/instances-tags" % study
     wait_for_settled_version(server, uri)
-    before = _misses(server, uri)
+    before = decisions(server, "miss", uri)
 
     purged = server.request("DELETE", "/cache-plugin/cache/%s" % study)
     server.request("GET", uri)
@@ -61,7 +57,7 @@ def test_purge_of_one_resource_and_of_everything(
 
     assert purged.status == 200 and purged.json()["Removed"] >= 1
     assert everything.status == 200
-    assert _misses(server, uri) == before + 2
+    assert decisions(server, "miss", uri) == before + 2
     assert server.request("GET", "/cache-plugin/cache").status == 405
     assert server.request("POST", "/cache-plugin/statistics").status == 405
 

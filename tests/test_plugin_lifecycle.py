@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.support.dicom_data import generate_ct_study
 from tests.support.orthanc_server import MakeOrthanc, OrthancError, OrthancServer
+from tests.support.plugin_log import decisions, wait_for_log, wait_for_settled_version
 
 STUDY_ROUTES = ("shared-tags", "instances-tags")
 
@@ -18,12 +17,6 @@ def _upload_study(server: OrthancServer, tmp_path: Path, seed: int) -> str:
     files = generate_ct_study(tmp_path, slices=4, rows=16, cols=16, seed=seed)
     answers = [server.upload(path) for path in files]
     return str(answers[0]["ParentStudy"])
-
-
-def _log_lines(server: OrthancServer, word: str, uri: str) -> int:
-    return len(
-        re.findall(r"cache-plugin: %s %s\b" % (word, re.escape(uri)), server.log_text())
-    )
 
 
 @pytest.mark.parametrize(
@@ -100,8 +93,8 @@ def test_second_request_is_a_hit_and_decisions_are_logged(
     server = make_orthanc(cached=True, CachePlugin={"WarmUp": False})
     study = _upload_study(server, tmp_path, seed=203)
     uri = "/studies/%s/shared-tags" % study
-    _wait_for_settled_version(server, uri)
-    counts = {word: _log_lines(server, word, uri) for word in LOGGED}
+    wait_for_settled_version(server, uri)
+    counts = {word: decisions(server, word, uri) for word in LOGGED}
 
     first = server.request("GET", uri)
     second = server.request("GET", uri)
@@ -113,22 +106,10 @@ def test_second_request_is_a_hit_and_decisions_are_logged(
     assert not_modified.status == 304
     assert not_modified.body == b""
     for word, expected in (("miss", 0), ("stored", 0), ("hit", 2), ("304", 1)):
-        assert _log_lines(server, word, uri) - counts[word] == expected, word
+        assert decisions(server, word, uri) - counts[word] == expected, word
 
 
 LOGGED = ("miss", "stored", "hit", "304")
-
-
-def _wait_for_settled_version(server: OrthancServer, uri: str) -> None:
-    # Change events of the upload arrive after it, each giving a new version.
-    deadline = time.monotonic() + 10
-    tags = [server.request("GET", uri).header("ETag")]
-    while time.monotonic() < deadline:
-        time.sleep(0.2)
-        tags.append(server.request("GET", uri).header("ETag"))
-        if tags[-1] == tags[-2]:
-            return
-    pytest.fail("the version of %s never settled: %s" % (uri, tags))
 
 
 def test_stable_study_is_warmed_so_the_first_request_is_a_hit(
@@ -137,12 +118,12 @@ def test_stable_study_is_warmed_so_the_first_request_is_a_hit(
     server = make_orthanc(cached=True, StableAge=1)
     study = _upload_study(server, tmp_path, seed=204)
 
-    _wait_for(server, "warmed studies %s" % study)
+    wait_for_log(server, "warmed studies %s" % study)
     for route in STUDY_ROUTES:
         uri = "/studies/%s/%s" % (study, route)
         assert server.request("GET", uri).status == 200
-        assert _log_lines(server, "hit", uri) == 1
-        assert _log_lines(server, "miss", uri) == 1  # by the worker, not a viewer
+        assert decisions(server, "hit", uri) == 1
+        assert decisions(server, "miss", uri) == 1  # by the worker, not a viewer
 
 
 def test_orthanc_stops_cleanly_with_warm_up_running(
@@ -150,7 +131,7 @@ def test_orthanc_stops_cleanly_with_warm_up_running(
 ) -> None:
     server = make_orthanc(cached=True, StableAge=1)
     _upload_study(server, tmp_path, seed=205)
-    _wait_for(server, "warmed studies")
+    wait_for_log(server, "warmed studies")
 
     server.stop()
 
@@ -187,24 +168,16 @@ def test_restart_reuses_entries_of_unchanged_resources(
     server = make_orthanc(cached=True, CachePlugin={"WarmUp": False})
     study = _upload_study(server, tmp_path, seed=207)
     uri = "/studies/%s/shared-tags" % study
-    _wait_for_settled_version(server, uri)
+    wait_for_settled_version(server, uri)
     before = server.request("GET", uri)
-    hits = _log_lines(server, "hit", uri)
+    hits = decisions(server, "hit", uri)
 
     server.restart()
     after = server.request("GET", uri)
 
     assert after.body == before.body
     assert after.header("ETag") == before.header("ETag")
-    assert _log_lines(server, "hit", uri) == hits + 1
-
-
-def _wait_for(server: OrthancServer, text: str, limit: float = 30.0) -> None:
-    deadline = time.monotonic() + limit
-    while text not in server.log_text():
-        if time.monotonic() > deadline:
-            pytest.fail("no %r in the log after %.0f s" % (text, limit))
-        time.sleep(0.1)
+    assert decisions(server, "hit", uri) == hits + 1
 
 
 @pytest.mark.parametrize("change", ["metadata", "deletion", "new instance"])
@@ -219,7 +192,7 @@ def test_change_made_while_the_plugin_was_disabled_is_seen_after_restart(
     study, instance = answers[0]["ParentStudy"], answers[0]["ID"]
     paths = ["/studies/%s/instances-tags" % study, "/instances/%s/metadata" % instance]
     for path in paths:
-        _wait_for_settled_version(server, path)
+        wait_for_settled_version(server, path)
 
     _restart_with(server, {"Enable": False})
     _change(server, change, instance, files[3])

@@ -83,6 +83,9 @@ def local_recipe(recipe: str, folder: Path, port: int, orthanc_port: int) -> str
 class NginxServer:
     """A foreground nginx serving the documented recipe in front of Orthanc."""
 
+    # A path that answers once nginx listens.
+    ready_path = "/nginx-ready"
+
     def __init__(self, orthanc_port: int, folder: Path) -> None:
         self.orthanc_port = orthanc_port
         self.folder = Path(folder)
@@ -132,7 +135,7 @@ class NginxServer:
             if self.process is not None and self.process.poll() is not None:
                 raise NginxError("nginx exited: %s" % self.error_log())
             try:
-                self.request("GET", "/nginx-ready", timeout=5)
+                self.request("GET", self.ready_path, timeout=5)
                 return
             except OSError:
                 time.sleep(0.1)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Callable, Optional
 
 from tests.support.orthanc_server import OrthancServer
+
+PATIENCE = 30.0  # seconds to wait for a log line
+POLL = 0.1
 
 
 def decisions(server: OrthancServer, word: str, uri: str) -> int:
@@ -27,3 +31,22 @@ def wait_for_settled_version(server: OrthancServer, uri: str) -> None:
         if tags[-1] == tags[-2]:
             return
     raise AssertionError("the version of %s never settled: %s" % (uri, tags))
+
+
+def wait_for_log(
+    server: OrthancServer,
+    text: str,
+    on_each_poll: Optional[Callable[[], None]] = None,
+) -> None:
+    """Wait until Orthanc's log contains ``text``, calling ``on_each_poll``.
+
+    :raises AssertionError: when it does not appear within ``PATIENCE``.
+    """
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline:
+        if on_each_poll is not None:
+            on_each_poll()
+        if text in server.log_text():
+            return
+        time.sleep(POLL)
+    raise AssertionError("%r never appeared in the log" % text)

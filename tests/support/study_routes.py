@@ -11,7 +11,7 @@ import base64
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from typing import Mapping, Optional
 
 from orthanc_cache_plugin.routes import ROUTES
 from tests.support.orthanc_server import OrthancError, OrthancServer
@@ -90,25 +90,6 @@ def expected_status(uri: str) -> int:
     """What Orthanc answers an allowed client on a CT study's URI."""
     # A CT slice holds no encapsulated PDF: Orthanc answers an empty 404.
     return 404 if uri.endswith("/pdf") else 200
-
-
-def wait_for_log(
-    server: OrthancServer,
-    text: str,
-    on_each_poll: Optional[Callable[[], None]] = None,
-) -> None:
-    """Wait until Orthanc's log contains ``text``, calling ``on_each_poll``.
-
-    :raises AssertionError: when it does not appear within ``PATIENCE``.
-    """
-    deadline = time.monotonic() + PATIENCE
-    while time.monotonic() < deadline:
-        if on_each_poll is not None:
-            on_each_poll()
-        if text in server.log_text():
-            return
-        time.sleep(POLL)
-    raise AssertionError("%r never appeared in the log" % text)
 
 
 def wait_for_new_etag(
