@@ -12,13 +12,14 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from . import json_variants
 from .answers import Answer
+from .change_log import ChangeLogFollower
 from .config import ConfigurationError, Settings
 from .handler import Handler, Request, query_string, split_groups
 from .operations import Operations
 from .routes import ROUTES, ROUTES_BY_NAME, Route
 from .statistics import Statistics
 from .store import Store
-from .versions import CHANGE_NAMES, NEW_INSTANCE, Versions
+from .versions import CHANGE_NAMES, LEVELS_BY_NAME, NEW_INSTANCE, Versions
 from .warmup import WarmUp
 
 logger = logging.getLogger(__name__)
@@ -30,12 +31,6 @@ STABLE = (STABLE_PATIENT, STABLE_SERIES, STABLE_STUDY)
 
 # orthanc.ResourceType numbers, and the level names of the REST API.
 LEVELS = {0: "patients", 1: "studies", 2: "series", 3: "instances"}
-LEVELS_BY_NAME = {
-    "Patient": "patients",
-    "Study": "studies",
-    "Series": "series",
-    "Instance": "instances",
-}
 
 # More changes than this since the last run: invalidate all instead of replaying.
 REPLAY_LIMIT = 10_000
@@ -66,6 +61,7 @@ class CachePlugin:
         self.operations = Operations(
             api, self.statistics, self.store, self.versions, self.warm_up
         )
+        self.follower: Optional[ChangeLogFollower] = None
         self._sends_bytes: Optional[bool] = None
         self._metrics_failed = False
 
@@ -154,14 +150,19 @@ class CachePlugin:
         elif change_type == ORTHANC_STOPPED:
             self.stop()
         elif change_type in STABLE:
-            if self.settings.warm_up:
-                self.warm_up.submit(level, resource_id)
+            self._on_stable(level, resource_id)
         else:
             self.versions.on_change(change_type, level, resource_id)
 
+    def _on_stable(self, level: str, resource_id: str) -> None:
+        if self.settings.warm_up:
+            self.warm_up.submit(level, resource_id)
+
     def stop(self) -> None:
-        """Stop the worker and note where Orthanc's change log stands."""
+        """Stop the workers and note where Orthanc's change log stands."""
         self.warm_up.stop()
+        if self.follower is not None:
+            self.follower.stop()
         complete = self.versions.flush()
         mark = self._mark() if complete else None
         if mark is not None:
@@ -195,7 +196,24 @@ class CachePlugin:
             # Orthanc's log keeps no trace of a deleted resource: fewer
             # instances than the log explains means deletions.
             self.versions.bump_epoch("instances deleted while the plugin was off")
+        self._follow_shared_database(now[0] if now else self._last_change())
         self.handler.ready = True
+
+    def _follow_shared_database(self, since: Optional[int]) -> None:
+        # Other nodes' changes never reach on_change: read them from the log.
+        shared = self.settings.shared_database
+        if shared is None:
+            system = self._lookup_json("/system") or {}
+            shared = bool(system.get("DatabaseBackendPlugin"))
+        if not shared:
+            return
+        self.follower = ChangeLogFollower(
+            self._lookup_json,
+            self.versions,
+            self._on_stable,
+            self.settings.shared_database_interval,
+        )
+        self.follower.start(since)
 
     def _database_identity(self) -> str:
         # Made once per Orthanc database and kept in it: entries of another

@@ -6,7 +6,7 @@ All defaults live in ``DEFAULTS``; ``Settings`` is the typed, frozen result.
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +27,20 @@ DEFAULTS: Dict[str, Any] = {
     "WarmUp": True,
     "WarmUpRoutes": ["shared-tags", "instances-tags"],
     "WarmUpQueueSize": 1000,
+    "SharedDatabase": "auto",  # true, false, or "auto": on with a database plugin
+    "SharedDatabaseInterval": 200,  # ms between two reads of the change log
 }
 
-_POSITIVE = ("MaximumSize", "Expiration", "WarmUpQueueSize", "MaximumEntrySize")
+_POSITIVE = (
+    "MaximumSize",
+    "Expiration",
+    "WarmUpQueueSize",
+    "MaximumEntrySize",
+    "SharedDatabaseInterval",
+)
 _NON_NEGATIVE = ("MaxAge", "MemorySize")
 _CHOICES = {"Visibility": ("auto", "public", "private")}
+_BOOLEAN_OR_AUTO = ("SharedDatabase",)
 
 
 class ConfigurationError(ValueError):
@@ -55,6 +64,8 @@ class Settings:
     warm_up: bool
     warm_up_routes: Tuple[str, ...]
     warm_up_queue_size: int
+    shared_database: Optional[bool]  # None: decided from Orthanc's database
+    shared_database_interval: float  # seconds
     authentication_enabled: bool
 
     @property
@@ -90,6 +101,9 @@ def load_settings(orthanc_json: str, overrides: Mapping[str, Any]) -> Settings:
 
 
 def _checked(name: str, value: Any) -> Any:
+    if name in _BOOLEAN_OR_AUTO:
+        return _boolean_or_auto(name, value)
+
     expected = type(DEFAULTS[name])
     wrong_type = not isinstance(value, expected) or (
         expected is int and isinstance(value, bool)
@@ -117,6 +131,14 @@ def _checked(name: str, value: Any) -> Any:
             "%s.%s must not be empty, not %r" % (SECTION, name, value)
         )
     return value
+
+
+def _boolean_or_auto(name: str, value: Any) -> Any:
+    if isinstance(value, bool) or value == "auto":
+        return value
+    raise ConfigurationError(
+        '%s.%s must be true, false or "auto", not %r' % (SECTION, name, value)
+    )
 
 
 def _type_name(expected: type) -> str:
@@ -147,8 +169,14 @@ def _settings_from(options: Mapping[str, Any], authentication: bool) -> Settings
         warm_up=options["WarmUp"],
         warm_up_routes=tuple(options["WarmUpRoutes"]),
         warm_up_queue_size=options["WarmUpQueueSize"],
+        shared_database=_auto_is_none(options["SharedDatabase"]),
+        shared_database_interval=options["SharedDatabaseInterval"] / 1000.0,
         authentication_enabled=authentication,
     )
+
+
+def _auto_is_none(value: Any) -> Optional[bool]:
+    return None if value == "auto" else bool(value)
 
 
 def option_names() -> List[str]:

@@ -270,7 +270,9 @@ class Handler:
         return Version(
             media_type=media_type,
             etag=make_etag(digest[:24], request.route.weak),
-            last_modified=_last_modified(metadata, changed_at),
+            last_modified=_last_modified(
+                metadata, max(changed_at, self._versions.epoch_at)
+            ),
             key="answer:" + digest,
             metadata=metadata,
         )

@@ -40,12 +40,28 @@ CHANGE_NAMES = {
     "UpdatedMetadata": UPDATED_METADATA,
 }
 
+# orthanc.ResourceType names in /changes, and the level names of the REST API.
+LEVELS_BY_NAME = {
+    "Patient": "patients",
+    "Study": "studies",
+    "Series": "series",
+    "Instance": "instances",
+}
+
 # Where to find the parent of a new resource: (REST level, parent field).
 PARENT_LOOKUP = {
     NEW_INSTANCE: ("instances", "ParentSeries"),
     NEW_SERIES: ("series", "ParentStudy"),
     NEW_STUDY: ("studies", "ParentPatient"),
 }
+
+# The field of a resource's REST answer that names its parent, by level.
+PARENT_FIELDS = {
+    "instances": "ParentSeries",
+    "series": "ParentStudy",
+    "studies": "ParentPatient",
+}
+PARENT_LEVELS = {"instances": "series", "series": "studies", "studies": "patients"}
 
 # How many ancestors a resource of each level has.
 ANCESTOR_COUNT = {"instances": 3, "series": 2, "studies": 1, "patients": 0}
@@ -68,12 +84,17 @@ class Versions:
         self._pending: Dict[str, Any] = {}
         self._flushed = time.monotonic()
         self._lost = False
-        self._epoch = self._load_epoch()
+        self._epoch, self._epoch_at = self._load_epoch()
 
     @property
     def epoch(self) -> str:
         """A token that changes when the plugin cannot tell what changed."""
         return self._epoch
+
+    @property
+    def epoch_at(self) -> float:
+        """When the epoch changed: anything may have changed then."""
+        return self._epoch_at
 
     def generation(self, resource_id: str) -> Tuple[str, float]:
         """Return ``(token, time of the change)`` for a resource."""
@@ -109,6 +130,16 @@ class Versions:
         if time.monotonic() - self._flushed > FLUSH_PERIOD:
             self.flush()
 
+    def on_logged_change(self, change_type: int, level: str, resource_id: str) -> None:
+        """Account for one entry of Orthanc's change log (``/changes``).
+
+        The log has no ``NewChildInstance``: a new instance renews its
+        ancestors here. Used for the changes other Orthanc nodes make.
+        """
+        self.on_change(change_type, level, resource_id)
+        if change_type == NEW_INSTANCE:
+            self._bump_with_ancestors(resource_id, level)
+
     def flush(self) -> bool:
         """Write the pending generations and parents in one transaction.
 
@@ -136,8 +167,8 @@ class Versions:
 
     def bump_epoch(self, reason: str) -> None:
         """Invalidate every entry at once (without scanning the store)."""
-        self._epoch = uuid.uuid4().hex[:16]
-        if not self._store.set_value("epoch", self._epoch):
+        self._epoch, self._epoch_at = uuid.uuid4().hex[:16], time.time()
+        if not self._store.set_value("epoch", (self._epoch, self._epoch_at)):
             self._lost = True  # written again by the next flush that works
         logger.info("every entry invalidated: %s", reason)
 
@@ -145,14 +176,14 @@ class Versions:
         self.bump(resource_id)
         current = resource_id
         for _ in range(ANCESTOR_COUNT.get(level, 0)):
-            parent = self._parent(current)
+            parent = self._parent(current, level)
             if not isinstance(parent, str):
                 # Its study may be cached under a version that does not show
-                # the deletion, and nothing tells which study that is.
-                self.bump_epoch("deletion of %s with unknown parents" % resource_id)
+                # the change, and nothing tells which study that is.
+                self.bump_epoch("change of %s with unknown parents" % resource_id)
                 return
             self.bump(parent)
-            current = parent
+            current, level = parent, PARENT_LEVELS[level]
 
     def _learn_parent(self, change_type: int, resource_id: str) -> None:
         level, field = PARENT_LOOKUP[change_type]
@@ -162,10 +193,21 @@ class Versions:
             with self._lock:
                 self._pending["parent:" + resource_id] = parent
 
-    def _parent(self, resource_id: str) -> Any:
+    def _parent(self, resource_id: str, level: str) -> Any:
         with self._lock:
             pending = self._pending.get("parent:" + resource_id)
-        return pending or self._store.get_value("parent:" + resource_id)
+        known = pending or self._store.get_value("parent:" + resource_id)
+        if known is not None:
+            return known
+
+        # Not learned from a change event (made before this run, or through
+        # another node): ask Orthanc, which fails for a deleted resource.
+        resource = self._lookup("/%s/%s" % (level, resource_id))
+        parent = resource.get(PARENT_FIELDS[level]) if resource else None
+        if isinstance(parent, str):
+            with self._lock:
+                self._pending["parent:" + resource_id] = parent
+        return parent
 
     def _remember(self, resource_id: str, generation: Tuple[str, float]) -> None:
         with self._lock:
@@ -174,6 +216,8 @@ class Versions:
             while len(self._memory) > MEMORY_ENTRIES:
                 self._memory.popitem(last=False)
 
-    def _load_epoch(self) -> str:
+    def _load_epoch(self) -> Tuple[str, float]:
         epoch = self._store.get_value("epoch")
-        return epoch if isinstance(epoch, str) else ""
+        if isinstance(epoch, (tuple, list)) and len(epoch) == 2:
+            return str(epoch[0]), float(epoch[1])
+        return "", 0.0

@@ -5,7 +5,10 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-APT_PACKAGES=(orthanc orthanc-python python3-diskcache python3-venv curl nginx-light)
+APT_PACKAGES=(
+    orthanc orthanc-python orthanc-postgresql postgresql
+    python3-diskcache python3-venv curl nginx-light
+)
 export DEBIAN_FRONTEND=noninteractive
 
 missing_packages() {
@@ -71,6 +74,22 @@ stop_system_nginx() {
     fi
 }
 
+stop_system_postgresql() {
+    # The postgresql package makes and may start a "main" cluster on port
+    # 5432; the tests start their own server (loopback, own port and folder).
+    if [ -d /run/systemd/system ]; then
+        systemctl stop postgresql >/dev/null 2>&1 || true
+        systemctl disable postgresql >/dev/null 2>&1 || true
+        return
+    fi
+    command -v pg_lsclusters >/dev/null || return 0
+    pg_lsclusters --no-header 2>/dev/null | awk '$4 == "online" { print $1, $2 }' \
+        | while read -r version name; do
+            echo "setup: stopping the Debian PostgreSQL cluster $version/$name"
+            pg_ctlcluster "$version" "$name" stop || true
+        done
+}
+
 create_venv() {
     cd "$REPO_ROOT"
     if [ ! -x .venv/bin/python ]; then
@@ -84,5 +103,6 @@ create_venv() {
 install_debian_packages
 stop_system_orthanc
 stop_system_nginx
+stop_system_postgresql
 create_venv
 echo "setup: ready ($(Orthanc --version | head -n 1), $(.venv/bin/python --version))"

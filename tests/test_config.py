@@ -43,6 +43,8 @@ def test_defaults_without_a_section() -> None:
         warm_up=True,
         warm_up_routes=("shared-tags", "instances-tags"),
         warm_up_queue_size=1000,
+        shared_database=None,
+        shared_database_interval=0.2,
         authentication_enabled=False,
     )
 
@@ -78,6 +80,10 @@ def test_settings_are_frozen() -> None:
         ("WarmUpRoutes", ["tags"], "warm_up_routes", ("tags",)),
         ("WarmUpRoutes", [], "warm_up_routes", ()),
         ("WarmUpQueueSize", 5, "warm_up_queue_size", 5),
+        ("SharedDatabase", True, "shared_database", True),
+        ("SharedDatabase", False, "shared_database", False),
+        ("SharedDatabase", "auto", "shared_database", None),
+        ("SharedDatabaseInterval", 50, "shared_database_interval", 0.05),
     ],
 )
 def test_each_option_is_read(name: str, value: Any, field: str, expected: Any) -> None:
@@ -123,6 +129,14 @@ def test_each_option_is_read(name: str, value: Any, field: str, expected: Any) -
         ("Directory", "", "CachePlugin.Directory must not be empty, not ''"),
         ("Directory", "   ", "CachePlugin.Directory must not be empty, not '   '"),
         ("CacheControl", "", "CachePlugin.CacheControl must not be empty, not ''"),
+        (
+            "SharedDatabase",
+            "yes",
+            "CachePlugin.SharedDatabase must be true, false or \"auto\", not 'yes'",
+        ),
+        ("SharedDatabase", 1, 'must be true, false or "auto", not 1'),
+        ("SharedDatabaseInterval", 0, "SharedDatabaseInterval must be > 0, not 0"),
+        ("SharedDatabaseInterval", 0.5, "must be an integer, not 0.5"),
     ],
 )
 def test_a_wrong_option_fails_naming_the_option_and_the_value(

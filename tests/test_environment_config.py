@@ -27,6 +27,8 @@ NON_DEFAULTS = {
     "WarmUp": "false",
     "WarmUpRoutes": '["shared-tags", "instances-tags?short"]',
     "WarmUpQueueSize": "10",
+    "SharedDatabase": "true",
+    "SharedDatabaseInterval": "50",
 }
 
 
