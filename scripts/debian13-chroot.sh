@@ -11,7 +11,7 @@ set -euo pipefail
 ROOT="${DEBIAN13_ROOT:-/var/cache/orthanc-cache-plugin/debian13}"
 MIRROR="http://deb.debian.org/debian"
 SUITE="trixie"
-PACKAGES=(orthanc orthanc-python python3-diskcache)
+PACKAGES=(orthanc orthanc-python orthanc-postgresql python3-diskcache)
 BASE_STAMP="$ROOT/.debootstrap-complete"
 PACKAGES_STAMP="$ROOT/.orthanc-packages-complete"
 export DEBIAN_FRONTEND=noninteractive
