@@ -110,8 +110,10 @@ class Versions:
         if isinstance(stored, (tuple, list)) and len(stored) == 2:
             found = (str(stored[0]), float(stored[1]))
         if self._store.healthy:
-            # Never remember an absence that may only be a store failure.
-            self._remember(resource_id, found)
+            # Never remember an absence that may only be a store failure, nor
+            # replace a generation that a change event gave while the store
+            # was read (other threads run meanwhile).
+            self._remember(resource_id, found, replace=False)
         return found
 
     def on_change(self, change_type: int, level: str, resource_id: str) -> None:
@@ -209,9 +211,12 @@ class Versions:
                 self._pending["parent:" + resource_id] = parent
         return parent
 
-    def _remember(self, resource_id: str, generation: Tuple[str, float]) -> None:
+    def _remember(
+        self, resource_id: str, generation: Tuple[str, float], replace: bool = True
+    ) -> None:
         with self._lock:
-            self._memory[resource_id] = generation
+            if replace or resource_id not in self._memory:
+                self._memory[resource_id] = generation
             self._memory.move_to_end(resource_id)
             while len(self._memory) > MEMORY_ENTRIES:
                 self._memory.popitem(last=False)
