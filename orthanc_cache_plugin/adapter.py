@@ -4,6 +4,7 @@ This is the only module that knows how the plugin API sends answers; the
 ``orthanc`` module itself is passed in, so tests can pass a fake.
 """
 
+import contextlib
 import json
 import logging
 import uuid
@@ -11,7 +12,7 @@ from dataclasses import replace
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from . import json_variants
-from .answers import Answer
+from .answers import Answer, BodyFile
 from .change_log import ChangeLogFollower
 from .config import ConfigurationError, Settings
 from .handler import Handler, Request, query_string, split_groups
@@ -115,10 +116,13 @@ class CachePlugin:
             return
         for name, value in answer.headers:
             output.SetHttpHeader(name, value)
-        if answer.status == 200:
-            output.AnswerBuffer(answer.body, answer.content_type)
-        elif answer.body:
-            self._send_status(output, answer.status, bytes(answer.body))
+        body = answer.body
+        if not isinstance(body, (bytes, memoryview)):
+            _send_file(output, body, answer.content_type)  # a large stored 200
+        elif answer.status == 200:
+            output.AnswerBuffer(body, answer.content_type)
+        elif body:
+            self._send_status(output, answer.status, bytes(body))
         else:
             output.SendHttpStatusCode(answer.status)
 
@@ -286,6 +290,25 @@ class CachePlugin:
         except Exception:  # noqa: BLE001 - a gone resource is no error here
             return None
         return found if isinstance(found, dict) else None
+
+
+def _send_file(output: Any, body: BodyFile, content_type: str) -> None:
+    """Send a large stored body in chunks (Python plugin 5.0), or read it whole."""
+    with contextlib.closing(body):
+        if not hasattr(output, "StartStreamAnswer"):
+            output.AnswerBuffer(body.read(), content_type)
+            return
+
+        # Orthanc sends a stream without a length and closes the connection
+        # at its end: with the length, a client can tell a cut answer (a value
+        # file damaged while it is read) from a whole one.
+        output.SetHttpHeader("Content-Length", str(body.length))
+        try:
+            output.StartStreamAnswer(content_type)
+            for chunk in body.chunks():
+                output.SendStreamChunk(chunk)
+        except Exception as error:  # noqa: BLE001 - the status is sent already
+            logger.info("streamed answer cut short: %s", error)
 
 
 def _parse_request(route: Route, uri: str, request: Mapping[str, Any]) -> Request:

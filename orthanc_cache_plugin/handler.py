@@ -105,6 +105,9 @@ class Handler:
         # than the route (a restart only forgets the evidence).
         self._answered = BoundedSet(ANSWERED_ENTRIES)
         self._features = detect(api)
+        # Python plugin 5.0 can stream an answer: large stored bodies are then
+        # handed to the adapter as their open files, not read into memory.
+        self._streams = hasattr(getattr(api, "RestOutput", None), "StartStreamAnswer")
         # False until the changes made while the plugin was not running have
         # been accounted for: nothing is read from the store or answered 304.
         self.ready = False
@@ -146,18 +149,19 @@ class Handler:
         if isinstance(version, Answer):
             return False
 
-        body = self._body(request, version)
+        body = self._body(request, version, whole=True)
         if isinstance(body, Answer):
             return False
-        for variant in variants:
-            self._store_variant(request, variant, body, metadata, generation)
+        if isinstance(body, (bytes, memoryview)):  # always, with whole=True
+            for variant in variants:
+                self._store_variant(request, variant, body, metadata, generation)
         return True
 
     def _store_variant(
         self,
         request: Request,
         variant: str,
-        full_body: Body,
+        full_body: Union[bytes, memoryview],
         metadata: Mapping[str, str],
         generation: Tuple[str, float],
     ) -> None:
@@ -199,6 +203,7 @@ class Handler:
             return body
 
         if not_modified:
+            _release(body)
             return self._not_modified(request, headers)
         headers.extend(self._disposition(request))
         return Answer(200, body, version.media_type, headers)
@@ -304,9 +309,12 @@ class Handler:
     def _unless_undecodable(self, request: Request, status: int) -> Answer:
         return Answer(self._frame_failure(request) or status)
 
-    def _body(self, request: Request, version: Version) -> "Body | Answer":
+    def _body(
+        self, request: Request, version: Version, whole: bool = False
+    ) -> "Body | Answer":
+        """The body, from the store or from Orthanc; whole: never an open file."""
         if self._stored(request.route) and self.ready:
-            body = self._store.get(version.key)
+            body = self._stored_body(version.key, whole)
             if body is not None:
                 self._statistics.count("hits")
                 logger.info("hit %s", request.target)
@@ -319,6 +327,11 @@ class Handler:
             self._statistics.count("shared")
             logger.info("shared %s", request.target)
         return result
+
+    def _stored_body(self, key: str, whole: bool) -> Optional[Body]:
+        if self._streams and not whole:
+            return self._store.get_streamable(key)
+        return self._store.get(key)
 
     def _miss(self, request: Request, version: Version) -> "Body | Answer":
         self._statistics.count("misses")
@@ -486,6 +499,11 @@ class BoundedSet:
 
     def __contains__(self, member: object) -> bool:
         return member in self._members
+
+
+def _release(body: Body) -> None:
+    if not isinstance(body, (bytes, memoryview)):
+        body.close()  # an open file that will not be sent
 
 
 def _plain_media_type(route: Route) -> str:

@@ -5,16 +5,29 @@ turns a lookup into a miss and a write into a no-op: Orthanc answers uncached.
 One warning is logged when trouble starts and one line when it is over.
 
 Bodies are stored behind a small header that holds their length, so that a
-value file cut short on disk is a miss, never a truncated answer.
+value file cut short on disk is a miss, never a truncated answer. A large body
+can be handed out as its open value file (``StoredFile``), checked against that
+length first, to be sent in chunks rather than read into memory.
 """
 
 import contextlib
+import io
 import logging
 import os
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    NamedTuple,
+    Optional,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 import diskcache
 
@@ -36,6 +49,12 @@ REFRESH = 3600.0
 BODY_MARKER = b"ocp1"
 HEADER_SIZE = len(BODY_MARKER) + 8
 DATABASE_FILE = "cache.db"  # diskcache's SQLite file
+
+# A body larger than this is handed out as its open value file, to be sent in
+# chunks where Orthanc can stream an answer, and is never kept in memory. The
+# memory layer's default (a quarter of 64 MB) keeps nothing larger either.
+STREAM_THRESHOLD = 16 * 1024 * 1024
+CHUNK_SIZE = 1024 * 1024  # read from a value file at a time
 
 
 class _OwnerOnlyDisk(diskcache.Disk):  # type: ignore[misc]
@@ -109,8 +128,9 @@ class MemoryLayer:
             return found[0]
 
     def put(self, key: str, body: memoryview, tag: str) -> None:
-        # One entry may take a quarter of the space, no more.
-        if len(body) * 4 > self._limit:
+        # One entry may take a quarter of the space, no more; one that is
+        # streamed from its file is never held here.
+        if len(body) * 4 > self._limit or len(body) > STREAM_THRESHOLD:
             return
         with self._lock:
             self._drop(key)
@@ -133,6 +153,75 @@ class MemoryLayer:
         found = self._entries.pop(key, None)
         if found is not None:
             self._size -= len(found[0])
+
+
+class DamagedEntry(OSError):
+    """A value file ended before the length its header announced."""
+
+
+class StoredFile:
+    """A large stored body: its open value file, read after the header.
+
+    The length in the header was checked against the file's size when it was
+    opened. An open file stays readable when diskcache removes the entry
+    meanwhile (eviction, a newer answer): it never rewrites a file in place.
+    """
+
+    def __init__(
+        self, handle: io.BufferedIOBase, length: int, damaged: Callable[[], None]
+    ) -> None:
+        self._handle = handle
+        self._length = length
+        self._damaged = damaged
+
+    @property
+    def length(self) -> int:
+        return self._length
+
+    def chunks(self) -> Iterator[bytes]:
+        """Yield the body in order; raise ``DamagedEntry`` if the file ends early."""
+        remaining = self._length
+        while remaining:
+            chunk = self._handle.read(min(CHUNK_SIZE, remaining))
+            if not chunk:
+                self._fail(remaining)
+            remaining -= len(chunk)
+            yield chunk
+
+    def read(self) -> bytes:
+        """Return the whole body; raise ``DamagedEntry`` if the file ends early."""
+        body = self._handle.read(self._length)
+        if len(body) != self._length:
+            self._fail(self._length - len(body))
+        return body
+
+    def copy(self, write: Callable[[io.BufferedIOBase], T]) -> T:
+        """Call ``write`` with the whole value file, header included."""
+        self._handle.seek(0)
+        try:
+            return write(self._handle)
+        finally:
+            self._handle.seek(HEADER_SIZE)
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def _fail(self, missing: int) -> None:
+        # Changed on disk after it was checked: the answer has started already.
+        self._damaged()
+        raise DamagedEntry("value file ended %d bytes early" % missing)
+
+
+Found = Union[memoryview, StoredFile]
+
+
+class _Entry(NamedTuple):
+    """What a lookup found: the body (None if damaged) and its bookkeeping."""
+
+    body: Optional[Found]
+    size_on_disk: int
+    expire_time: Optional[float]
+    tag: Optional[str]
 
 
 class Store:
@@ -159,57 +248,106 @@ class Store:
 
     def get(self, key: str) -> Optional[memoryview]:
         """Return the stored body, or ``None`` on a miss or any trouble."""
+        found = self._fetch(key, whole=True)
+        return found if isinstance(found, memoryview) else None
+
+    def get_streamable(self, key: str) -> Optional[Found]:
+        """Like ``get``, but a body over STREAM_THRESHOLD comes as its open file.
+
+        The caller closes the ``StoredFile``.
+        """
+        return self._fetch(key, whole=False)
+
+    def _fetch(self, key: str, whole: bool) -> Optional[Found]:
         if self._memory is not None:
             remembered = self._memory.get(key)
             if remembered is not None:
                 return remembered
-        found = self._run(
-            "read",
-            lambda cache: cache.get(key, expire_time=True, tag=True, retry=True),
-        )
-        value, expire_time, tag = found if found else (None, None, None)
-        if not isinstance(value, bytes):
+        entry = self._run("read", lambda cache: self._lookup(cache, key, whole))
+        if entry is None:
             return None
-        if expire_time and expire_time - self.expire < time.time() - REFRESH:
-            self._refresh(key, value, tag)
-        if self._memory is not None and tag is not None:
-            body = _unframed(value)
-            if body is not None:
-                self._memory.put(key, body, tag)
+        if entry.body is None:
+            self._damaged(key, entry.size_on_disk)
+            return None
 
-        body = _unframed(value)
-        if body is None:
-            # A value file cut short (or an entry of another format): never
-            # answer it; remove it so that the next answer is stored again.
-            logger.warning(
-                "cache entry damaged (%d bytes on disk), removed: %s", len(value), key
-            )
-            self._run("write", lambda cache: cache.delete(key, retry=True))
+        body, expire_time, tag = entry.body, entry.expire_time, entry.tag
+        if expire_time and expire_time - self.expire < time.time() - REFRESH:
+            self._refresh(key, body, tag)
+        if self._memory is not None and tag and isinstance(body, memoryview):
+            self._memory.put(key, body, tag)
         return body
 
-    def _refresh(self, key: str, value: bytes, tag: Optional[str]) -> None:
+    def _lookup(
+        self, cache: diskcache.Cache, key: str, whole: bool
+    ) -> Optional[_Entry]:
+        found = cache.get(key, read=True, expire_time=True, tag=True, retry=True)
+        value, expire_time, tag = found
+        if isinstance(value, bytes):  # a small body, kept inside SQLite
+            return _Entry(_unframed(value), len(value), expire_time, tag)
+        if not isinstance(value, io.BufferedIOBase):
+            return None  # no entry, or a bookkeeping value
+        with contextlib.ExitStack() as stack:
+            stack.callback(value.close)
+            body, size = self._opened(key, value, whole)
+            if isinstance(body, StoredFile):
+                stack.pop_all()  # the caller closes it
+            return _Entry(body, size, expire_time, tag)
+
+    def _opened(
+        self, key: str, handle: io.BufferedIOBase, whole: bool
+    ) -> Tuple[Optional[Found], int]:
+        size = os.fstat(handle.fileno()).st_size
+        if whole or size <= HEADER_SIZE + STREAM_THRESHOLD:
+            value = handle.read()
+            return _unframed(value), len(value)
+
+        # Checked before anything is sent: once an answer streams, its status
+        # and length cannot change any more.
+        length = _framed_length(handle.read(HEADER_SIZE))
+        if length is None or size != HEADER_SIZE + length:
+            return None, size
+        return StoredFile(handle, length, lambda: self._damaged(key, size)), size
+
+    def _damaged(self, key: str, size: int) -> None:
+        # A value file cut short (or an entry of another format): never
+        # answer it; remove it so that the next answer is stored again.
+        logger.warning("cache entry damaged (%d bytes on disk), removed: %s", size, key)
+        self._run("write", lambda cache: cache.delete(key, retry=True))
+
+    def _refresh(self, key: str, body: Found, tag: Optional[str]) -> None:
         # Eviction goes by the time an entry was stored: storing a used entry
         # again (at most once per REFRESH) makes that least recently used,
         # without a write on every hit.
-        self._run(
-            "write",
-            lambda cache: cache.set(
-                key, value, expire=self.expire, tag=tag, retry=True
-            ),
-        )
+        def store_again(cache: diskcache.Cache) -> bool:
+            if isinstance(body, StoredFile):
+                return body.copy(lambda whole: self._put(cache, key, whole, tag))
+            return self._put(cache, key, _framed(body), tag)
+
+        self._run("write", store_again)
 
     def set(self, key: str, body: bytes, tag: str) -> bool:
         """Store a body under ``key``, tagged with its resource id."""
+        if len(body) > STREAM_THRESHOLD:
+            # Copied to its file piece by piece, not framed in memory first.
+            reader = _FramedReader(body)
+            return bool(
+                self._run("write", lambda cache: self._put(cache, key, reader, tag))
+            )
+
         framed = _framed(body)
         if self._memory is not None:
             self._memory.put(key, memoryview(framed)[HEADER_SIZE:], tag)
-        stored = self._run(
-            "write",
-            lambda cache: cache.set(
-                key, framed, expire=self.expire, tag=tag, retry=True
-            ),
-        )
+        stored = self._run("write", lambda cache: self._put(cache, key, framed, tag))
         return bool(stored)
+
+    def _put(
+        self, cache: diskcache.Cache, key: str, value: Any, tag: Optional[str]
+    ) -> bool:
+        # bytes are stored as they are; a file-like value is read in pieces.
+        read = not isinstance(value, bytes)
+        return bool(
+            cache.set(key, value, read=read, expire=self.expire, tag=tag, retry=True)
+        )
 
     def contains(self, key: str) -> bool:
         """Tell whether an unexpired entry is stored under ``key``."""
@@ -347,16 +485,42 @@ class Store:
             logger.warning("cache store available again: %s", self.directory)
 
 
-def _framed(body: bytes) -> bytes:
-    return BODY_MARKER + len(body).to_bytes(8, "big") + body
+class _FramedReader:
+    """A body behind its header, read in pieces like a file (diskcache's read=True)."""
+
+    def __init__(self, body: Union[bytes, memoryview]) -> None:
+        self._parts = [memoryview(_header(len(body))), memoryview(body)]
+
+    def read(self, size: int = -1) -> bytes:
+        while self._parts and not self._parts[0]:
+            self._parts.pop(0)
+        if not self._parts:
+            return b""
+        part = self._parts[0]
+        piece = part if size < 0 else part[:size]
+        self._parts[0] = part[len(piece) :]
+        return bytes(piece)
+
+
+def _header(length: int) -> bytes:
+    return BODY_MARKER + length.to_bytes(8, "big")
+
+
+def _framed(body: Union[bytes, memoryview]) -> bytes:
+    return _header(len(body)) + body
+
+
+def _framed_length(value: bytes) -> Optional[int]:
+    """The body length a header announces, or None if ``value`` has none."""
+    if len(value) < HEADER_SIZE or not value.startswith(BODY_MARKER):
+        return None
+    return int.from_bytes(value[len(BODY_MARKER) : HEADER_SIZE], "big")
 
 
 def _unframed(value: bytes) -> Optional[memoryview]:
     # A length check only: cheap on every hit, and it catches a cut file. The
     # body is a view into the value, not a copy (12 MB for instances-tags).
-    if not value.startswith(BODY_MARKER):
-        return None
-    length = int.from_bytes(value[len(BODY_MARKER) : HEADER_SIZE], "big")
-    if len(value) != HEADER_SIZE + length:
+    length = _framed_length(value)
+    if length is None or len(value) != HEADER_SIZE + length:
         return None
     return memoryview(value)[HEADER_SIZE:]

@@ -48,6 +48,8 @@ def test_fake_module_matches_the_real_module(
 
     assert set(fake_orthanc.MODULE_NAMES) <= set(names["module"])
     assert set(fake_orthanc.OUTPUT_NAMES) <= set(names["output"])
+    if "StartStreamAnswer" in names["output"]:  # Python plugin 5.0 and later
+        assert set(fake_orthanc.STREAM_OUTPUT_NAMES) <= set(names["output"])
     assert values["UNKNOWN_RESOURCE"] == fake_orthanc.ErrorCode.UNKNOWN_RESOURCE
     assert values["PNG"] == fake_orthanc.ImageFormat.PNG
     assert values["DEFAULT"] == fake_orthanc.MetricsType.DEFAULT

@@ -10,7 +10,7 @@ from typing import Iterator, List
 import pytest
 
 from orthanc_cache_plugin import store as store_module
-from orthanc_cache_plugin.store import Store
+from orthanc_cache_plugin.store import Store, StoredFile
 
 LOGGER = "orthanc_cache_plugin.store"
 
@@ -234,3 +234,146 @@ def test_a_garbled_database_file_is_a_miss_with_one_warning(
     warnings = store_warnings(caplog)
     assert len(warnings) == 1
     assert "not a database" in warnings[0]
+
+
+# Large bodies: handed out as their checked value files.
+
+LARGE = 100_000  # a stream threshold above the 64 KiB kept inside SQLite
+
+
+@pytest.fixture
+def small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "STREAM_THRESHOLD", LARGE)
+    monkeypatch.setattr(store_module, "CHUNK_SIZE", 32 * 1024)
+
+
+def large_body() -> bytes:
+    return os.urandom(3 * LARGE + 7)
+
+
+def value_files(directory: Path) -> List[Path]:
+    return sorted(directory.rglob("*.val"))
+
+
+def test_a_large_body_comes_as_its_file_in_chunks(
+    store: Store, small_threshold: None
+) -> None:
+    body = large_body()
+    assert store.set("big", body, tag="study-1")
+
+    found = store.get_streamable("big")
+
+    assert isinstance(found, StoredFile)
+    try:
+        assert found.length == len(body)
+        chunks = list(found.chunks())
+    finally:
+        found.close()
+    assert b"".join(chunks) == body
+    assert max(len(chunk) for chunk in chunks) == store_module.CHUNK_SIZE
+    assert store.get("big") == body  # read whole when asked so
+
+
+def test_a_body_under_the_threshold_is_read_whole(
+    store: Store, small_threshold: None
+) -> None:
+    body = os.urandom(LARGE)
+    store.set("medium", body, tag="t")
+
+    assert store.get_streamable("medium") == body
+
+
+def test_a_large_body_is_never_kept_in_memory(
+    tmp_path: Path, small_threshold: None
+) -> None:
+    opened = Store(str(tmp_path / "cache"), 16, 3600, memory_mb=64)
+    try:
+        opened.set("big", large_body(), tag="t")
+        for _ in range(2):
+            found = opened.get_streamable("big")
+            assert isinstance(found, StoredFile)
+            found.close()
+    finally:
+        opened.close()
+
+
+def test_a_cut_large_entry_is_a_miss_never_a_file(
+    tmp_path: Path, small_threshold: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    directory = tmp_path / "cache"
+    opened = Store(str(directory), size_limit_mb=16, expire=3600)
+    try:
+        opened.set("big", large_body(), tag="t")
+        (path,) = value_files(directory)
+        os.truncate(path, path.stat().st_size - 1)
+
+        assert opened.get_streamable("big") is None
+        assert not opened.contains("big")
+    finally:
+        opened.close()
+    assert len(store_warnings(caplog)) == 1
+    assert "cache entry damaged" in store_warnings(caplog)[0]
+
+
+def test_a_file_cut_while_it_is_read_raises_and_is_removed(
+    tmp_path: Path, small_threshold: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    directory = tmp_path / "cache"
+    opened = Store(str(directory), size_limit_mb=16, expire=3600)
+    try:
+        opened.set("big", large_body(), tag="t")
+        found = opened.get_streamable("big")
+        assert isinstance(found, StoredFile)
+        (path,) = value_files(directory)
+        os.truncate(path, LARGE)
+
+        with pytest.raises(store_module.DamagedEntry):
+            list(found.chunks())
+        found.close()
+        assert not opened.contains("big")
+    finally:
+        opened.close()
+    assert len(store_warnings(caplog)) == 1
+
+
+def test_an_open_file_outlives_the_removal_of_its_entry(
+    store: Store, small_threshold: None
+) -> None:
+    body = large_body()
+    store.set("big", body, tag="study-1")
+    found = store.get_streamable("big")
+    assert isinstance(found, StoredFile)
+
+    store.evict("study-1")
+
+    try:
+        assert found.read() == body
+    finally:
+        found.close()
+    assert store.get_streamable("big") is None
+
+
+def test_a_large_entry_used_long_after_it_was_stored_is_stored_again(
+    tmp_path: Path, small_threshold: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "REFRESH", -60.0)  # every hit refreshes
+    directory = tmp_path / "cache"
+    opened = Store(str(directory), size_limit_mb=16, expire=3600)
+    body = large_body()
+    try:
+        opened.set("big", body, tag="t")
+        before = value_files(directory)
+        found = opened.get_streamable("big")
+        assert isinstance(found, StoredFile)
+        try:
+            assert b"".join(found.chunks()) == body
+        finally:
+            found.close()
+        after = value_files(directory)
+        assert opened.get("big") == body
+    finally:
+        opened.close()
+    assert len(before) == len(after) == 1
+    assert before != after

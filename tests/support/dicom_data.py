@@ -107,16 +107,18 @@ def generate_ct_study(
     cols: int = 512,
     series: int = 1,
     seed: int = 0,
+    noise: bool = False,
 ) -> list[Path]:
     """Write a synthetic axial CT study and return its files, slice order.
 
     UIDs derive from ``seed`` only, so equal arguments give equal Orthanc IDs.
-    Pixels are uncompressed 16-bit signed values (a disc of soft tissue in air).
+    Pixels are uncompressed 16-bit signed values (a disc of soft tissue in air),
+    or with ``noise`` random 16-bit values, which no archive can compress.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     study = _study_attributes(seed)
-    pixels = _phantom(rows, cols, seed)
+    pixels = _noise(rows, cols, seed) if noise else _phantom(rows, cols, seed)
 
     paths = []
     for series_number in range(1, series + 1):
@@ -200,6 +202,11 @@ def _phantom(rows: int, cols: int, seed: int) -> np.ndarray:
     inside = (y - rows / 2) ** 2 + (x - cols / 2) ** 2 <= radius**2
     hounsfield = np.where(inside, 40, -1000) + rng.integers(-20, 20, (rows, cols))
     return (hounsfield + 1024).astype(np.int16)
+
+
+def _noise(rows: int, cols: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(-32768, 32768, (rows, cols), dtype=np.int16)
 
 
 def _ct_slice(

@@ -68,6 +68,30 @@ class RestOutput:
         self.status, self.allowed = 405, allowed
 
 
+class StreamingRestOutput(RestOutput):
+    """The output of Python plugin 5.0, which can also stream an answer.
+
+    ``refuse_after`` chunks, the client is gone: Orthanc then raises
+    "Error in the network protocol" (code 9) from ``SendStreamChunk``.
+    """
+
+    def __init__(self, refuse_after: Optional[int] = None) -> None:
+        super().__init__()
+        self.chunks: list[bytes] = []
+        self.refuse_after = refuse_after
+
+    def StartStreamAnswer(self, content_type: str) -> None:
+        self.status, self.content_type = 200, content_type
+
+    def SendStreamChunk(self, chunk: bytes) -> None:
+        if self.status != 200:
+            raise OrthancException(1, "Internal error")
+        if self.refuse_after is not None and len(self.chunks) >= self.refuse_after:
+            raise OrthancException(9, "Error in the network protocol")
+        self.chunks.append(bytes(chunk))
+        self.body += bytes(chunk)
+
+
 class FakeOrthanc:
     """The module's functions, bound to a table of REST answers."""
 
@@ -78,7 +102,11 @@ class FakeOrthanc:
     MetricsType = MetricsType
     RestOutput = RestOutput
 
-    def __init__(self, configuration: Optional[dict[str, Any]] = None) -> None:
+    def __init__(
+        self, configuration: Optional[dict[str, Any]] = None, streaming: bool = False
+    ) -> None:
+        # Python plugin 5.0 and later (streaming) or 4.x.
+        self.RestOutput = StreamingRestOutput if streaming else RestOutput
         self.configuration = configuration or {}
         self.answers: dict[str, bytes] = {}
         self.calls: list[str] = []
@@ -138,3 +166,6 @@ MODULE_NAMES = sorted(
     name for name in vars(FakeOrthanc) if name[0].isupper() and not name.startswith("_")
 )
 OUTPUT_NAMES = sorted(name for name in vars(RestOutput) if name[0].isupper())
+STREAM_OUTPUT_NAMES = sorted(
+    name for name in vars(StreamingRestOutput) if name[0].isupper()
+)
