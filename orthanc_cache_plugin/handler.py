@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -46,8 +47,14 @@ logger = logging.getLogger(__name__)
 KEY_FORMAT = 1  # bump when the meaning of a stored entry changes
 ANSWERED_ENTRIES = 100_000
 
-# Orthanc's error codes that make its image routes answer 404, not 415.
+# Orthanc's error codes that make its image routes answer 404, not 415; from
+# Orthanc 1.12.5 only a missing instance is still a 404 (orthanc_features).
 _NO_SUCH_FRAME = (errors.PARAMETER_OUT_OF_RANGE, errors.UNKNOWN_RESOURCE)
+_NO_SUCH_INSTANCE = (errors.UNKNOWN_RESOURCE,)
+# Orthanc reads the frame of its image routes as a C++ unsigned int with
+# boost::lexical_cast: an optional sign, ASCII digits, and a minus wraps.
+_FRAME_NUMBER = re.compile(r"([+-]?)([0-9]+)", re.ASCII)
+_UNSIGNED_INT = 2**32
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,9 @@ class Handler:
         # than the route (a restart only forgets the evidence).
         self._answered = BoundedSet(ANSWERED_ENTRIES)
         self._features = detect(api)
+        self._no_such_frame = (
+            _NO_SUCH_INSTANCE if self._features.frame_errors_dropped else _NO_SUCH_FRAME
+        )
         # Python plugin 5.0 can stream an answer: large stored bodies are then
         # handed to the adapter as their open files, not read into memory.
         self._streams = hasattr(getattr(api, "RestOutput", None), "StartStreamAnswer")
@@ -465,20 +475,20 @@ class Handler:
         """How Orthanc's image routes fail on this frame: 404, 415, or None.
 
         Orthanc answers an empty 404 when the frame is not a number or its
-        decoding fails with "parameter out of range" or "unknown resource" (no
-        such frame or instance), and 415 for any other decoding failure, which
-        a frame past the end may give too. RestApiGet reports all of them as
-        "unknown resource": the numpy route decodes the frame the same way and
-        tells the cause. None: the frame decodes.
+        decoding fails with "parameter out of range" (before Orthanc 1.12.5:
+        no such frame) or "unknown resource" (no such instance), and 415 for
+        any other decoding failure, which a frame past the end may give too.
+        RestApiGet reports all of them as "unknown resource": the numpy route
+        decodes the frame the same way and tells the cause. None: it decodes.
         """
-        frame = request.frame or "0"
-        if not frame.isdigit():
+        frame = _frame_number(request.frame or "0")
+        if frame is None:
             return 404
-        uri = "/instances/%s/frames/%s/numpy" % (request.resource_id, frame)
+        uri = "/instances/%s/frames/%d/numpy" % (request.resource_id, frame)
         try:
             self._api.RestApiGet(uri)
         except Exception as error:  # noqa: BLE001 - its code is the answer
-            return 404 if errors.error_code(error) in _NO_SUCH_FRAME else 415
+            return 404 if errors.error_code(error) in self._no_such_frame else 415
         return None
 
 
@@ -520,6 +530,18 @@ def _named(request: Request, default: str, option: bool) -> Headers:
     chosen = _query_value(request.query, "filename") if option else None
     name = default if chosen is None else chosen
     return [("Content-Disposition", 'filename="%s"' % name)]
+
+
+def _frame_number(text: str) -> Optional[int]:
+    """The frame Orthanc's image routes read in ``text``, or None (not a number)."""
+    found = _FRAME_NUMBER.fullmatch(text)
+    if found is None:
+        return None
+    sign, digits = found.groups()
+    value = int(digits)
+    if value >= _UNSIGNED_INT:
+        return None
+    return (_UNSIGNED_INT - value) % _UNSIGNED_INT if sign == "-" else value
 
 
 def _tag_matched(headers: Mapping[str, str]) -> bool:

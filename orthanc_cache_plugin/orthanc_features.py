@@ -15,6 +15,12 @@ ARCHIVE_FILENAME_OPTION = (1, 11, 0)
 # honours "?filename=". Seen on 1.12.7, not on 1.10.1: the first version that
 # does it lies in between and was not checked, so this is the one seen.
 FILE_NAMED_BY_INSTANCE = (1, 12, 7)
+# Image routes decode a frame by trying every decoder in turn and dropping
+# their errors (Orthanc's NEWS and sources, 1.12.5: a new fallback when
+# decoding a frame), so any frame that does not decode is a 415, one past the
+# end included; earlier versions answer "parameter out of range" with 404.
+# Seen on 1.12.7 (415) and 1.10.1 (404); the versions between were not run.
+FRAME_ERRORS_DROPPED = (1, 12, 5)
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,7 @@ class OrthancFeatures:
 
     archive_filename_option: bool = False
     file_named_by_instance: bool = False
+    frame_errors_dropped: bool = False
 
 
 def at_least(api: Any, version: Tuple[int, int, int]) -> bool:
@@ -41,4 +48,5 @@ def detect(api: Any) -> OrthancFeatures:
     return OrthancFeatures(
         archive_filename_option=at_least(api, ARCHIVE_FILENAME_OPTION),
         file_named_by_instance=at_least(api, FILE_NAMED_BY_INSTANCE),
+        frame_errors_dropped=at_least(api, FRAME_ERRORS_DROPPED),
     )

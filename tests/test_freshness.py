@@ -17,8 +17,10 @@ from typing import Any, Iterator
 
 import pytest
 
+from orthanc_cache_plugin.routes import JSON, ROUTES
 from tests.support.dicom_data import generate_ct_study
 from tests.support.orthanc_server import OrthancServer, Response
+from tests.support.route_requests import route_uri
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EVENT_DELAY_BOUND = 5.0  # seconds; docs/freshness.md
@@ -233,6 +235,85 @@ def test_attachment_writes_show_in_attachments(pair: Pair, tmp_path: Path) -> No
     pair.both("DELETE", "/studies/%s/attachments/Report" % ids["studies"])
     for path in paths:
         pair.assert_same(path)
+
+
+LABELS_FROM = (1, 12, 0)  # Orthanc's labels: PUT /{level}/{id}/labels/{label}
+PARENT_UPDATED_ON_DELETION_FROM = (1, 12, 1)  # parents' LastUpdate moved
+LEVELS = ("patients", "studies", "series", "instances")
+
+
+def _version(server: OrthancServer) -> tuple[int, ...]:
+    version = str(server.get_json("/system")["Version"])
+    return tuple(int(part) for part in version.split("."))
+
+
+def _json_route_paths(ids: dict[str, str]) -> list[str]:
+    paths = [
+        route_uri(route, level, ids[level])
+        for route in ROUTES
+        if route.content_type == JSON
+        for level in route.levels
+    ]
+    return [*paths, "/instances/%s/metadata?expand" % ids["instances"]]
+
+
+def test_labels_show_in_no_cached_route(pair: Pair, tmp_path: Path) -> None:
+    # Orthanc 1.12 writes a label with no change event and no new LastUpdate.
+    # No taken route shows labels (pinned here): no cached answer goes stale.
+    files = _study(tmp_path, seed=107, slices=2)
+    pair.upload(files)
+    ids = _ids(pair.cached.upload(files[0]))
+    paths = _json_route_paths(ids)
+    _warm(pair, paths)
+    before = {path: pair.plain.request("GET", path).body for path in paths}
+    labelled = _version(pair.plain) >= LABELS_FROM
+
+    for level in LEVELS:
+        path = "/%s/%s/labels/cachelabel" % (level, ids[level])
+        answers = [server.request("PUT", path) for server in (pair.plain, pair.cached)]
+        assert [answer.status for answer in answers] == [answers[0].status] * 2
+        assert (answers[0].status == 200) == labelled, answers[0]
+    if labelled:
+        shown = pair.plain.get_json("/studies/%s" % ids["studies"])["Labels"]
+        assert shown == ["cachelabel"]
+    for path in paths:
+        pair.assert_same(path)
+        assert pair.plain.request("GET", path).body == before[path], path
+        assert b"cachelabel" not in before[path]
+
+
+def _last_updates(server: OrthancServer, ids: dict[str, str]) -> list[bytes]:
+    return [
+        server.request("GET", "/%s/%s/metadata/LastUpdate" % (level, ids[level])).body
+        for level in ("patients", "studies", "series")
+    ]
+
+
+def test_deletion_renews_parents_with_or_without_a_new_last_update(
+    pair: Pair, tmp_path: Path
+) -> None:
+    # From Orthanc 1.12.1 a deletion moves the parents' LastUpdate; before, only
+    # the DELETED event tells the plugin. Either way the version is new.
+    files = _study(tmp_path, seed=108, slices=3)
+    pair.upload(files)
+    ids = _ids(pair.cached.upload(files[0]))
+    paths = _parent_paths(ids)
+    _warm(pair, paths)
+    tags = {path: pair.cached.request("GET", path).header("ETag") for path in paths}
+    before = _last_updates(pair.plain, ids)
+    time.sleep(1.1)  # LastUpdate has one-second resolution
+
+    pair.both("DELETE", "/instances/%s" % ids["instances"])
+    for path in paths:
+        pair.assert_same(path)
+    after = _last_updates(pair.plain, ids)
+
+    moved = _version(pair.plain) >= PARENT_UPDATED_ON_DELETION_FROM
+    assert [old != new for old, new in zip(before, after)] == [moved] * 3
+    for path in paths:
+        answer = pair.cached.request("GET", path, headers={"If-None-Match": tags[path]})
+        assert answer.status == 200, path
+        assert answer.header("ETag") != tags[path], path
 
 
 def test_event_delivery_delay_is_within_the_documented_bound() -> None:
