@@ -89,6 +89,14 @@ class ChrootRuntime:
         """Return where the chroot's ``path`` lies on the host."""
         return self.root / Path(path).relative_to("/")
 
+    def view(self, path: Path) -> Optional[Path]:
+        """Return where a chrooted Orthanc sees ``path``: None if it does not."""
+        path = path.resolve()
+        shared = [done for done in self.mounted if not done.is_relative_to(self.root)]
+        if any(path.is_relative_to(source) for source in shared):
+            return self.inside(path)
+        return None
+
     def command(self, workdir: Path) -> list[str]:
         """Return the command that starts the chroot's Orthanc in ``workdir``.
 
@@ -147,7 +155,9 @@ class ChrootRuntime:
             return
         target.mkdir(parents=True, exist_ok=True)
         # A shared source (in this namespace only): what a test mounts under it
-        # later (a read-only or full cache folder) shows in the chroot too.
+        # later (a small tmpfs cache folder) shows in the chroot too, and so
+        # does a change of that filesystem (full, read only). The flags of a
+        # mount do not propagate (a read-only bind mount): see server_views.
         for command in (
             ["mount", "--bind", str(source), str(source)],
             ["mount", "--make-shared", str(source)],
@@ -171,6 +181,17 @@ def _run(command: list[str]) -> Optional[str]:
 def default_shared_folders(repo_root: Path) -> list[Path]:
     """Return the folders a chrooted Orthanc needs: the repository and the temp dir."""
     return [repo_root, Path(tempfile.gettempdir())]
+
+
+def server_views(path: Path) -> list[Path]:
+    """Return every path at which the tests' Orthanc servers reach ``path``.
+
+    With the Debian 13 runtime, a shared folder is seen in the chroot through a
+    bind mount of its own: a later mount under it shows there too, but a flag
+    of one mount (read only) does not, and must be set on each view.
+    """
+    view = chroot_runtime().view(path) if chroot_selected() else None
+    return [path] if view is None else [path, view]
 
 
 _chroot: Optional[ChrootRuntime] = None

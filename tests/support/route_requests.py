@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -21,6 +22,9 @@ from tests.support.orthanc_server import OrthancServer, Response
 LEVELS = ("patients", "studies", "series", "instances")
 NON_NUMERIC_FRAME = "abc"
 SYNTHETIC_PATIENT = "SYNTH-CT-0"  # 40 slices alike: one stands for all
+
+# The first line of an Orthanc JSON error that has "Details" (a JSON string).
+_DETAILS_LINE = re.compile(rb'\A\{\n\t"Details" : "(?:[^"\\\n]|\\.)*",\n')
 
 # Byte offsets inside a DICOMDIR: they depend on the length of its own UID.
 DICOMDIR_OFFSETS = {
@@ -118,6 +122,15 @@ def error_details(response: Response) -> Optional[str]:
     """
     value = _json_or_bytes(response.body)
     return value.get("Details") if isinstance(value, dict) else None
+
+
+def without_details(body: bytes) -> bytes:
+    """``body`` with the "Details" of an Orthanc JSON error taken out, if any.
+
+    Orthanc writes its errors with sorted keys, one per line: "Details" comes
+    first. See ``error_details`` for why the plugin cannot repeat them.
+    """
+    return _DETAILS_LINE.sub(b"{\n", body, count=1)
 
 
 def _member_content(name: str, data: bytes) -> Any:
