@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from . import json_variants
 from .answers import Answer, BodyFile
-from .change_log import ChangeLogFollower
+from .change_log import ChangeLogFollower, Snapshot, read_snapshot
 from .config import ConfigurationError, Settings
 from .handler import Handler, Request, query_string, split_groups
 from .operations import Operations
@@ -167,21 +167,15 @@ class CachePlugin:
         self.warm_up.stop()
         if self.follower is not None:
             self.follower.stop()
+        # The mark first: what changes after it is replayed at the next start.
+        mark = read_snapshot(self._lookup_json)
+        if mark is not None and self.follower is not None:
+            self.follower.finish(mark)
         complete = self.versions.flush()
-        mark = self._mark() if complete else None
-        if mark is not None:
-            self.store.set_value("last-change", mark)
+        if mark is not None and complete:
+            self.store.set_value("last-change", (mark.seq, mark.instances))
         self.store.close()
-        logger.info("stopped at change %s", mark[0] if mark else None)
-
-    def _mark(self) -> Optional[Tuple[int, int]]:
-        # Where the change log stands, and how many instances Orthanc holds.
-        last = self._last_change()
-        statistics = self._lookup_json("/statistics")
-        count = statistics.get("CountInstances") if statistics else None
-        if last is None or not isinstance(count, int):
-            return None
-        return last, count
+        logger.info("stopped at change %s", mark.seq if mark and complete else None)
 
     def _catch_up(self) -> None:
         # Changes made while the plugin was not running do not reach
@@ -189,21 +183,21 @@ class CachePlugin:
         self.handler.database = self._database_identity()
         previous = self.store.get_value("last-change")
         self.store.set_value("last-change", None)
-        now = self._mark()
+        now = read_snapshot(self._lookup_json)
         if not isinstance(previous, (tuple, list)) or now is None:
             self.versions.bump_epoch("no record of the changes since the last run")
-        elif previous[0] > now[0] or now[0] - previous[0] > REPLAY_LIMIT:
+        elif previous[0] > now.seq or now.seq - previous[0] > REPLAY_LIMIT:
             self.versions.bump_epoch(
-                "changes %s..%s not replayed" % (previous[0], now[0])
+                "changes %s..%s not replayed" % (previous[0], now.seq)
             )
-        elif previous[1] + self._replay(previous[0]) != now[1]:
+        elif previous[1] + self._replay(previous[0]) != now.instances:
             # Orthanc's log keeps no trace of a deleted resource: fewer
             # instances than the log explains means deletions.
             self.versions.bump_epoch("instances deleted while the plugin was off")
-        self._follow_shared_database(now[0] if now else self._last_change())
+        self._follow_shared_database(now)
         self.handler.ready = True
 
-    def _follow_shared_database(self, since: Optional[int]) -> None:
+    def _follow_shared_database(self, since: Optional[Snapshot]) -> None:
         # Other nodes' changes never reach on_change: read them from the log.
         shared = self.settings.shared_database
         if shared is None:
@@ -251,13 +245,9 @@ class CachePlugin:
         level = LEVELS_BY_NAME.get(str(change.get("ResourceType")), "")
         if change_type is None:
             return 0
-        self.versions.on_change(change_type, level, str(change.get("ID")))
+        # As for other nodes' changes: the log has no NewChildInstance.
+        self.versions.on_logged_change(change_type, level, str(change.get("ID")))
         return 1 if change_type == NEW_INSTANCE else 0
-
-    def _last_change(self) -> Optional[int]:
-        found = self._lookup_json("/changes?last")
-        last = found.get("Last") if found else None
-        return last if isinstance(last, int) else None
 
     # Warm-up.
 

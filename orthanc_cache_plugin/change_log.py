@@ -39,6 +39,34 @@ class Snapshot:
     instances: int
 
 
+def read_snapshot(lookup: Lookup, attempts: int = 5) -> Optional[Snapshot]:
+    """Read where the log stands and the instance count, at one moment.
+
+    :return: None when unreadable, or when the log moved during each attempt.
+    """
+    for _ in range(attempts):
+        before = last_change(lookup)
+        count = instance_count(lookup)
+        after = last_change(lookup)
+        if before is None or after is None or count is None:
+            return None
+        if before == after:
+            return Snapshot(after, count)
+    return None
+
+
+def last_change(lookup: Lookup) -> Optional[int]:
+    found = lookup("/changes?last")
+    last = found.get("Last") if found else None
+    return last if isinstance(last, int) else None
+
+
+def instance_count(lookup: Lookup) -> Optional[int]:
+    found = lookup("/statistics")
+    count = found.get("CountInstances") if found else None
+    return count if isinstance(count, int) else None
+
+
 class ChangeLogFollower:
     """Reads the changes other nodes write to the shared change log."""
 
@@ -60,20 +88,22 @@ class ChangeLogFollower:
         self._thread: Optional[threading.Thread] = None
         self._failing = False
 
-    def start(self, since: Optional[int]) -> None:
+    def start(self, since: Optional[Snapshot]) -> None:
         """Follow the log from the change after ``since``.
 
-        :param since: None when unknown: the first read then invalidates every
-            entry and goes on from the end of the log.
+        :param since: where the log stood, with the instance count then; None
+            when unknown: the first read then invalidates every entry and
+            goes on from the end of the log.
         """
-        self._seq = since
+        self._seq = since.seq if since else None
+        self._snapshot = since
         self._thread = threading.Thread(
             target=self._run, name="cache-plugin-change-log", daemon=True
         )
         self._thread.start()
         logger.info(
             "following the shared change log from change %s, every %.3f s",
-            since,
+            self._seq,
             self._interval,
         )
 
@@ -81,6 +111,15 @@ class ChangeLogFollower:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def finish(self, at: Snapshot) -> None:
+        """After ``stop``: apply the log up to ``at``, the mark of this run's end.
+
+        The next start replays from that mark only: what other nodes changed
+        since the last read must count now.
+        """
+        if self._seq is not None and self._replay(self._seq, at.seq):
+            self._check_count(at)
 
     def _run(self) -> None:
         while not self._stopping.wait(self._interval):
@@ -91,9 +130,9 @@ class ChangeLogFollower:
 
     def poll(self) -> None:
         """Read the log once: apply new entries, then check the count."""
-        before = self._last()
-        count = self._instance_count()
-        after = self._last()
+        before = last_change(self._lookup)
+        count = instance_count(self._lookup)
+        after = last_change(self._lookup)
         if before is None or after is None or count is None:
             self._fail("change log or instance count unreadable")
             return
@@ -101,7 +140,9 @@ class ChangeLogFollower:
         if self._seq is None:
             self._versions.bump_epoch("change log position unknown")
             self._seq = after
-        elif not self._replay(self._seq, after):
+            self._snapshot = Snapshot(after, count) if before == after else None
+            return
+        if not self._replay(self._seq, after):
             return
         if before == after:
             self._check_count(Snapshot(after, count))
@@ -157,16 +198,6 @@ class ChangeLogFollower:
             self._versions.bump_epoch(
                 "%d instances deleted (shared database)" % (explained - now.instances)
             )
-
-    def _last(self) -> Optional[int]:
-        found = self._lookup("/changes?last")
-        last = found.get("Last") if found else None
-        return last if isinstance(last, int) else None
-
-    def _instance_count(self) -> Optional[int]:
-        found = self._lookup("/statistics")
-        count = found.get("CountInstances") if found else None
-        return count if isinstance(count, int) else None
 
     def _fail(self, message: str) -> None:
         if not self._failing:

@@ -8,7 +8,11 @@ from typing import Any, Iterator, Optional
 
 import pytest
 
-from orthanc_cache_plugin.change_log import ChangeLogFollower
+from orthanc_cache_plugin.change_log import (
+    ChangeLogFollower,
+    Snapshot,
+    read_snapshot,
+)
 from orthanc_cache_plugin.store import Store
 from orthanc_cache_plugin.versions import Versions
 
@@ -177,3 +181,46 @@ def test_logged_stable_changes_are_warmed(versions: Versions) -> None:
     follower.poll()
 
     assert stable == [("studies", "st1")]
+
+
+def test_a_deletion_before_the_first_read_is_compared_with_the_start(
+    versions: Versions,
+) -> None:
+    orthanc = ScriptedOrthanc()
+    orthanc.log("NewInstance", "Instance", "i1")
+    orthanc.log("NewInstance", "Instance", "i2")
+    follower = follower_of(orthanc, versions)
+    follower._snapshot = read_snapshot(orthanc.lookup)  # as start() is given
+    follower._seq = 2
+    epoch = versions.epoch
+
+    orthanc.instances -= 1
+    follower.poll()
+
+    assert versions.epoch != epoch
+
+
+def test_finish_applies_what_was_logged_after_the_last_read(
+    versions: Versions,
+) -> None:
+    orthanc = ScriptedOrthanc()
+    follower = follower_of(orthanc, versions)
+    follower.poll()
+    before = versions.generation("st1")
+
+    orthanc.log("UpdatedAttachment", "Study", "st1")
+    follower.finish(Snapshot(seq=1, instances=orthanc.instances))
+
+    assert versions.generation("st1") != before
+
+
+def test_a_snapshot_is_not_taken_while_the_log_moves() -> None:
+    orthanc = ScriptedOrthanc()
+
+    def busy(uri: str) -> Optional[dict[str, Any]]:
+        if uri == "/statistics":
+            orthanc.log("NewInstance", "Instance", "i1")  # between the reads
+        return orthanc.lookup(uri)
+
+    assert read_snapshot(busy, attempts=3) is None
+    assert read_snapshot(orthanc.lookup) == Snapshot(seq=3, instances=3)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from tests.test_randomized import Copy, DicomFile, RandomRun, _base_files
 OPS = int(os.environ.get("RANDOM_OPS", "150"))
 # One seed by default (three servers make each run slower than part 2's).
 SEEDS = [int(seed) for seed in os.environ.get("RANDOM_SEEDS", "1").split(",")]
+FOLLOWING = "following the shared change log"
 MEASURED: list[float] = []  # delays until a node agreed with plain
 
 
@@ -101,7 +103,7 @@ def agree(plain: OrthancServer, node: OrthancServer, path: str) -> float:
 
 def test_each_node_follows_the_shared_change_log(nodes: Nodes) -> None:
     for node in nodes.cached:
-        wait_for_log(node, "following the shared change log")
+        wait_for_log(node, FOLLOWING)
         assert json.loads(node.request("GET", "/system").body)["DatabaseBackendPlugin"]
 
 
@@ -155,6 +157,56 @@ def test_a_node_restarted_after_other_nodes_changes_serves_no_old_entry(
     nodes.a.request("DELETE", "/instances/%s" % first["ID"])
     nodes.b.start()
     agree(nodes.plain, nodes.b, path)
+
+
+def test_a_deletion_right_after_a_node_starts_is_seen(
+    nodes: Nodes, tmp_path: Path
+) -> None:
+    # Regression: the follower's first read only noted the instance count, so
+    # a deletion before it was never compared (1.10 moves no LastUpdate).
+    files = generate_ct_study(tmp_path / "ct", 3, rows=16, cols=16, seed=7)
+    uploaded = [nodes.a.upload(path) for path in files]
+    paths = [
+        "/series/%s/instances-tags" % uploaded[0]["ParentSeries"],
+        "/studies/%s/instances-tags?short" % uploaded[0]["ParentStudy"],
+    ]
+    for path in paths:
+        agree(nodes.plain, nodes.b, path)
+    started = nodes.b.log_text().count(FOLLOWING)
+    nodes.b.restart()
+    deadline = time.monotonic() + 30
+    while nodes.b.log_text().count(FOLLOWING) == started:
+        assert time.monotonic() < deadline, "b does not follow the log again"
+        time.sleep(0.01)
+
+    assert nodes.a.request("DELETE", "/instances/" + uploaded[1]["ID"]).status == 200
+    for path in paths:
+        agree(nodes.plain, nodes.b, path)
+
+
+def test_changes_while_a_node_stops_are_not_lost(nodes: Nodes, tmp_path: Path) -> None:
+    # Regression: entries logged between the follower's last read and the
+    # stop's mark were applied by no one (a rolling restart under writes).
+    series = []
+    for number in range(40):
+        folder = tmp_path / ("ct%d" % number)
+        path = generate_ct_study(folder, 1, rows=8, cols=8, seed=100 + number)[0]
+        series.append(nodes.a.upload(path)["ParentSeries"])
+    paths = ["/series/%s/attachments" % one for one in series]
+    for path in paths:
+        agree(nodes.plain, nodes.b, path)
+
+    stopping = threading.Thread(target=nodes.b.stop)
+    stopping.start()
+    for one in series:
+        uri = "/series/%s/attachments/Report" % one
+        assert nodes.a.request("PUT", uri, body=b"report").status == 200
+        time.sleep(0.015)
+    stopping.join()
+    nodes.b.start()
+
+    for path in paths:
+        agree(nodes.plain, nodes.b, path)
 
 
 class NodesRun(RandomRun):
