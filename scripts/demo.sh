@@ -1,5 +1,7 @@
 #!/bin/bash
-# Start Orthanc with the cache plugin on 127.0.0.1:8042, load a synthetic CT
+# Start Orthanc with the cache plugin on port 8042 (Orthanc 1.10 listens on
+# every interface; RemoteAccessAllowed is false, so it serves loopback clients
+# only, and the DICOM server is off), load a synthetic CT
 # study and time its shared-tags twice (a miss, then a hit). Orthanc keeps
 # running in the background; the script prints how to stop it.
 #
