@@ -20,7 +20,7 @@ from .operations import Operations
 from .routes import ROUTES, ROUTES_BY_NAME, Route
 from .statistics import Statistics
 from .store import Store
-from .versions import CHANGE_NAMES, LEVELS_BY_NAME, NEW_INSTANCE, Versions
+from .versions import NEW_INSTANCE, Versions, parse_logged_change
 from .warmup import WarmUp
 
 logger = logging.getLogger(__name__)
@@ -241,12 +241,11 @@ class CachePlugin:
                 return new_instances
 
     def _replay_one(self, change: Mapping[str, Any]) -> int:
-        change_type = CHANGE_NAMES.get(str(change.get("ChangeType")))
-        level = LEVELS_BY_NAME.get(str(change.get("ResourceType")), "")
+        change_type, level, resource_id = parse_logged_change(change)
         if change_type is None:
             return 0
         # As for other nodes' changes: the log has no NewChildInstance.
-        self.versions.on_logged_change(change_type, level, str(change.get("ID")))
+        self.versions.on_logged_change(change_type, level, resource_id)
         return 1 if change_type == NEW_INSTANCE else 0
 
     # Warm-up.

@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional
 
-from .versions import CHANGE_NAMES, LEVELS_BY_NAME, NEW_INSTANCE, Versions
+from .versions import NEW_INSTANCE, Versions, parse_logged_change
 
 logger = logging.getLogger(__name__)
 
@@ -171,9 +171,7 @@ class ChangeLogFollower:
         return True
 
     def _apply(self, change: Mapping[str, Any]) -> None:
-        change_type = CHANGE_NAMES.get(str(change.get("ChangeType")))
-        level = LEVELS_BY_NAME.get(str(change.get("ResourceType")), "")
-        resource_id = str(change.get("ID"))
+        change_type, level, resource_id = parse_logged_change(change)
         if change_type is None:
             self._on_stable_change(change, level, resource_id)
             return

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from .store import Store
 
@@ -71,6 +71,13 @@ MEMORY_ENTRIES = 100_000
 FLUSH_PERIOD = 1.0  # seconds between two writes of pending generations
 
 Lookup = Callable[[str], Optional[Dict[str, Any]]]
+
+
+def parse_logged_change(change: Mapping[str, Any]) -> Tuple[Optional[int], str, str]:
+    """Return (change type or None, REST level, resource id) of a /changes entry."""
+    change_type = CHANGE_NAMES.get(str(change.get("ChangeType")))
+    level = LEVELS_BY_NAME.get(str(change.get("ResourceType")), "")
+    return change_type, level, str(change.get("ID"))
 
 
 class Versions:

@@ -33,14 +33,19 @@ install_debian_packages() {
     apt-get install -y -qq $missing >/dev/null
 }
 
+stop_systemd_unit() {
+    # Stop and disable a unit where systemd runs; false where it does not.
+    [ -d /run/systemd/system ] || return 1
+    systemctl stop "$1" >/dev/null 2>&1 || true
+    systemctl disable "$1" >/dev/null 2>&1 || true
+}
+
 stop_system_orthanc() {
     # The Debian package may start its own Orthanc on 8042/4242; the tests and
     # the demo run their own servers, so that service must not run. Do NOT use
     # "service orthanc stop" without systemd: the init script then kills every
     # process running /usr/sbin/Orthanc, test servers of other users included.
-    if [ -d /run/systemd/system ]; then
-        systemctl stop orthanc >/dev/null 2>&1 || true
-        systemctl disable orthanc >/dev/null 2>&1 || true
+    if stop_systemd_unit orthanc; then
         return
     fi
     local pidfile=/run/orthanc.pid pid
@@ -59,9 +64,7 @@ stop_system_nginx() {
     # nginx-light's service would listen on port 80 of every interface; the
     # tests start their own nginx (loopback only, own configuration). Where
     # policy-rc.d denies starting services (containers) it never ran.
-    if [ -d /run/systemd/system ]; then
-        systemctl stop nginx >/dev/null 2>&1 || true
-        systemctl disable nginx >/dev/null 2>&1 || true
+    if stop_systemd_unit nginx; then
         return
     fi
     local pidfile=/run/nginx.pid pid
@@ -77,9 +80,7 @@ stop_system_nginx() {
 stop_system_postgresql() {
     # The postgresql package makes and may start a "main" cluster on port
     # 5432; the tests start their own server (loopback, own port and folder).
-    if [ -d /run/systemd/system ]; then
-        systemctl stop postgresql >/dev/null 2>&1 || true
-        systemctl disable postgresql >/dev/null 2>&1 || true
+    if stop_systemd_unit postgresql; then
         return
     fi
     command -v pg_lsclusters >/dev/null || return 0

@@ -169,6 +169,7 @@ class RandomRun:
     def run(self, count: int) -> None:
         self.upload(self.files)
         for index in range(count):
+            self.before_operation()
             weights = [weight for weight, _ in self.operations]
             operation = self.rng.choices(self.operations, weights)[0][1]
             started = time.time()
@@ -176,7 +177,15 @@ class RandomRun:
             if operation != self.read_only:
                 self.changed_at.append(started)
             self.figures.ops += 1
-            self.check(index, touched, time.monotonic())
+            self.check_operation(index, touched, time.monotonic())
+
+    def before_operation(self) -> None:
+        """Choose how the next operation is made (one pair: nothing to choose)."""
+
+    def check_operation(
+        self, index: int, touched: list[tuple[str, str]], done: float
+    ) -> None:
+        self.check(index, touched, done)
 
     def check(self, index: int, touched: list[tuple[str, str]], done: float) -> None:
         deadline = done + EVENT_DELAY_BOUND

@@ -226,23 +226,17 @@ class NodesRun(RandomRun):
             node.name: {} for node in nodes.cached
         }
 
-    def run(self, count: int) -> None:
-        self.upload(self.files)
-        for index in range(count):
-            self.writer = self.rng.choice(self.nodes.cached)
-            # Between the uploads of a batch, the other node caches each state.
-            self.reading_through(self.other(self.writer))
-            weights = [weight for weight, _ in self.operations]
-            operation = self.rng.choices(self.operations, weights)[0][1]
-            started = time.time()
-            touched = operation(index)
-            if operation != self.read_only:
-                self.changed_at.append(started)
-            self.figures.ops += 1
-            done = time.monotonic()
-            for node in (self.other(self.writer), self.writer):
-                self.reading_through(node)
-                self.check(index, touched, done)
+    def before_operation(self) -> None:
+        self.writer = self.rng.choice(self.nodes.cached)
+        # Between the uploads of a batch, the other node caches each state.
+        self.reading_through(self.other(self.writer))
+
+    def check_operation(
+        self, index: int, touched: list[tuple[str, str]], done: float
+    ) -> None:
+        for node in (self.other(self.writer), self.writer):
+            self.reading_through(node)
+            self.check(index, touched, done)
 
     def other(self, node: OrthancServer) -> OrthancServer:
         return self.nodes.b if node is self.nodes.a else self.nodes.a
